@@ -1,0 +1,3 @@
+from labelyard.cli import main
+
+main()

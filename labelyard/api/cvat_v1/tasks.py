@@ -1,0 +1,90 @@
+"""``/tasks``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from labelyard.api.cvat_v1.schemas import JobOut, TaskOut
+from labelyard.api.deps import ActorDep, LinksDep, UowDep
+from labelyard.api.pagination import Page, PageDep, paginate
+from labelyard.services import jobs, tasks
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+
+def task_filter(
+    id: int | None = None,
+    name: Annotated[str | None, Query(max_length=256)] = None,
+    owner: Annotated[str | None, Query(max_length=150)] = None,
+    assignee: Annotated[str | None, Query(max_length=150)] = None,
+    status: str | None = None,
+    state: str | None = None,
+    mode: str | None = None,
+    project_id: int | None = None,
+    subset: str | None = None,
+    search: Annotated[str | None, Query(max_length=256)] = None,
+    ordering: str | None = None,
+) -> tasks.TaskFilter:
+    return tasks.TaskFilter(
+        id, name, owner, assignee, status, state, mode, project_id, subset, search, ordering
+    )
+
+
+@router.get("", response_model=Page[TaskOut])
+def list_tasks(
+    request: Request,
+    actor: ActorDep,
+    uow: UowDep,
+    links: LinksDep,
+    page: PageDep,
+    filters: Annotated[tasks.TaskFilter, Depends(task_filter)],
+) -> Page[TaskOut]:
+    stmt = tasks.list_tasks(actor, filters)
+    return paginate(uow.session, stmt, page, request, lambda t: TaskOut.of(t, links))
+
+
+@router.post("", status_code=201, response_model=TaskOut)
+def create_task(body: tasks.TaskCreate, actor: ActorDep, uow: UowDep, links: LinksDep) -> TaskOut:
+    """Create a task without data; with ``source_task_id``, a copy of that task: its
+    project, labels, workflow settings and team (seed 000)."""
+    task = tasks.create_task(uow, actor, body)
+    uow.session.refresh(task)
+    return TaskOut.of(task, links)
+
+
+@router.get("/{task_id:int}", response_model=TaskOut)
+def read_task(task_id: int, actor: ActorDep, uow: UowDep, links: LinksDep) -> TaskOut:
+    return TaskOut.of(tasks.get_task(uow, actor, task_id), links)
+
+
+@router.put("/{task_id:int}", response_model=TaskOut)
+def replace_task(
+    task_id: int, body: tasks.TaskReplace, actor: ActorDep, uow: UowDep, links: LinksDep
+) -> TaskOut:
+    task = tasks.update_task(uow, actor, task_id, body)
+    uow.session.refresh(task)
+    return TaskOut.of(task, links)
+
+
+@router.patch("/{task_id:int}", response_model=TaskOut)
+def update_task(
+    task_id: int, body: tasks.TaskWrite, actor: ActorDep, uow: UowDep, links: LinksDep
+) -> TaskOut:
+    task = tasks.update_task(uow, actor, task_id, body)
+    uow.session.refresh(task)
+    return TaskOut.of(task, links)
+
+
+@router.delete("/{task_id:int}", status_code=204)
+def delete_task(task_id: int, actor: ActorDep, uow: UowDep) -> Response:
+    tasks.delete_task(uow, actor, task_id)
+    return Response(status_code=204)
+
+
+@router.get("/{task_id:int}/jobs", response_model=list[JobOut])
+def list_task_jobs(task_id: int, actor: ActorDep, uow: UowDep, links: LinksDep) -> list[JobOut]:
+    tasks.get_task(uow, actor, task_id)
+    stmt = jobs.list_jobs(actor, jobs.JobFilter(task_id=task_id))
+    return [JobOut.of(job, links) for job in uow.session.scalars(stmt).unique()]

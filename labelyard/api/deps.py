@@ -1,0 +1,118 @@
+"""Dependencies every router shares: settings, the unit of work, who is asking."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from labelyard.config import Settings
+from labelyard.domain import User
+from labelyard.services import auth
+from labelyard.services.access import Actor
+from labelyard.services.errors import NotAuthenticated, PermissionDenied
+from labelyard.services.uow import UnitOfWork
+
+SESSION_COOKIE = "sessionid"
+CSRF_COOKIE = "csrftoken"
+CSRF_HEADER = "x-csrftoken"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_uow(request: Request) -> Iterator[UnitOfWork]:
+    with UnitOfWork(request.app.state.session_factory) as uow:
+        yield uow
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+def authorization(request: Request) -> tuple[str, str] | None:
+    """``(scheme, credentials)`` from the Authorization header, scheme lower-cased."""
+    header = request.headers.get("authorization", "").strip()
+    if not header:
+        return None
+    scheme, _, credentials = header.partition(" ")
+    return scheme.lower(), credentials.strip()
+
+
+def find_user(request: Request, uow: UnitOfWork) -> User | None:
+    """The user behind a token, HTTP Basic credentials or a session cookie; ``None`` when
+    the request carries none. Bad credentials are refused, never treated as anonymous."""
+    header = authorization(request)
+    if header is not None:
+        scheme, credentials = header
+        if scheme == "token":
+            user = auth.user_by_token(uow, credentials) if credentials else None
+            if user is None:
+                raise NotAuthenticated("Invalid token.")
+        elif scheme == "basic":
+            user = _basic_user(uow, credentials)
+        else:
+            raise NotAuthenticated(
+                f"Unsupported authorization scheme {scheme!r}; use Token or Basic."
+            )
+        if not user.is_active:
+            raise NotAuthenticated("User inactive or deleted.")
+        return user
+
+    session_key = request.cookies.get(SESSION_COOKIE)
+    browser_session = auth.session_by_key(uow, session_key) if session_key else None
+    if browser_session is None or not browser_session.user.is_active:
+        return None
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or not secrets.compare_digest(sent, browser_session.csrf_token):
+            raise PermissionDenied("CSRF Failed: CSRF token missing or incorrect.")
+    return browser_session.user
+
+
+def _basic_user(uow: UnitOfWork, credentials: str) -> User:
+    try:
+        login, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise NotAuthenticated("Invalid basic header.") from None
+    user = auth.check_credentials(uow, login, password)
+    if user is None:
+        raise NotAuthenticated("Invalid username/password.")
+    return user
+
+
+def current_user(request: Request, uow: UowDep) -> User:
+    user = find_user(request, uow)
+    if user is None:
+        raise NotAuthenticated()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def current_actor(user: CurrentUser) -> Actor:
+    return Actor.of(user)
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+class Links:
+    """Absolute URLs of resources, as CVAT answers them (``"url": "http://host/api/v1/…"``)."""
+
+    def __init__(self, request: Request) -> None:
+        self.base = str(request.base_url).rstrip("/") + "/api/v1"
+
+    def of(self, resource: str, object_id: int) -> str:
+        return f"{self.base}/{resource}/{object_id}"
+
+
+LinksDep = Annotated[Links, Depends(Links)]

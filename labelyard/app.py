@@ -1,0 +1,88 @@
+"""``create_app(settings)``: build the adapters, mount the API faces, install handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine, text
+from swagger_ui_bundle import swagger_ui_path
+
+from labelyard import __version__
+from labelyard.adapters.db.engine import make_engine, make_session_factory, migrate
+from labelyard.api import errors
+from labelyard.api.cvat_v1 import router as cvat_v1_router
+from labelyard.config import Settings
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """The ASGI app. The schema is migrated to the newest revision before it serves."""
+    settings = settings or Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = engine or make_engine(settings.resolved_database_url)
+    migrate(engine)
+
+    app = FastAPI(
+        title="labelyard",
+        version=__version__,
+        description="A self-hostable data-annotation platform server. `/api/v1` speaks "
+        "CVAT's v1 API.",
+        openapi_url=f"{API_PREFIX}/schema",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+
+    errors.install(app)
+    _limit_body_size(app, settings.max_request_bytes)
+    app.include_router(cvat_v1_router, prefix=API_PREFIX)
+    _mount_docs(app)
+
+    @app.get(f"{API_PREFIX}/health", tags=["server"])
+    def health() -> dict[str, Any]:
+        """Liveness and database reachability; needs no credentials."""
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__, "database": engine.dialect.name}
+
+    return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Swagger UI from the files the swagger-ui-bundle package ships: no CDN needed."""
+    static = f"{API_PREFIX}/docs/static"
+    app.mount(static, StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+
+    @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=f"{API_PREFIX}/schema",
+            title="labelyard API",
+            swagger_js_url=f"{static}/swagger-ui-bundle.js",
+            swagger_css_url=f"{static}/swagger-ui.css",
+            swagger_favicon_url=f"{static}/favicon-32x32.png",
+        )
+
+
+def _limit_body_size(app: FastAPI, limit: int) -> None:
+    @app.middleware("http")
+    async def refuse_large_bodies(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            return JSONResponse(
+                {"detail": f"The request body is larger than {limit} bytes."}, status_code=413
+            )
+        return await call_next(request)

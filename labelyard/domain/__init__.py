@@ -1,0 +1,31 @@
+"""Entities and their invariants; no web framework, no I/O."""
+
+from labelyard.domain.base import Base, utcnow
+from labelyard.domain.events import ClientEvent
+from labelyard.domain.jobs import Job, JobStatus, Segment
+from labelyard.domain.labels import AttributeSpec, InputType, Label
+from labelyard.domain.projects import Project
+from labelyard.domain.tasks import Task, TaskState, TaskTeamMember, TeamRole
+from labelyard.domain.users import ApiToken, BrowserSession, Group, User, UserGroup
+
+__all__ = [
+    "ApiToken",
+    "AttributeSpec",
+    "Base",
+    "BrowserSession",
+    "ClientEvent",
+    "Group",
+    "InputType",
+    "Job",
+    "JobStatus",
+    "Label",
+    "Project",
+    "Segment",
+    "Task",
+    "TaskState",
+    "TaskTeamMember",
+    "TeamRole",
+    "User",
+    "UserGroup",
+    "utcnow",
+]

@@ -1,0 +1,80 @@
+"""The base of every write body and the field types several resources share."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from sqlalchemy import func, select
+
+from labelyard.domain import User
+from labelyard.services.errors import InvalidInput
+from labelyard.services.uow import UnitOfWork
+
+
+class ReadOnlyFields(Exception):
+    """Raised while parsing a body that sets fields the server owns."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(", ".join(names))
+        self.names = names
+
+
+class WriteModel(BaseModel):
+    """Unknown fields are refused; ``read_only`` names fields that are answered but
+    never written, so a client that sends them learns so instead of being ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    read_only: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_read_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            present = sorted(name for name in cls.read_only if name in data)
+            if present:
+                raise ReadOnlyFields(present)
+        return data
+
+
+def _user_ref(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("Expected a user id or a username.")
+    if isinstance(value, dict) and "id" in value:
+        return value["id"]  # a nested user object, as answered, sent back
+    return value
+
+
+# A user named by id, by username, or by the nested object the API answers.
+UserRef = Annotated[
+    int | Annotated[str, Field(min_length=1, max_length=150)], BeforeValidator(_user_ref)
+]
+
+
+def resolve_user(uow: UnitOfWork, ref: int | str | None, path: str) -> User | None:
+    if ref is None:
+        return None
+    user: User | None
+    if isinstance(ref, int):
+        user = uow.session.get(User, ref)
+    else:
+        user = uow.session.scalar(select(User).where(User.username == ref))
+        if user is None:
+            user = uow.session.scalar(select(User).where(func.lower(User.username) == ref.lower()))
+        if user is None and ref.isdigit():
+            user = uow.session.get(User, int(ref))
+    if user is None:
+        raise InvalidInput.on(path, f'Invalid pk "{ref}" - object does not exist.')
+    return user
+
+
+def pick_user_ref(data: BaseModel, name: str) -> tuple[bool, int | str | None, str]:
+    """``assignee`` and ``assignee_id`` both set the same user (seed 001 shows both);
+    returns whether either was given, the reference and the field it came from."""
+    id_name = f"{name}_id"
+    fields = data.model_fields_set
+    if id_name in fields:
+        return True, getattr(data, id_name), id_name
+    if name in fields:
+        return True, getattr(data, name), name
+    return False, None, name

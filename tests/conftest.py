@@ -1,0 +1,91 @@
+"""Fixtures: one migrated database per run (SQLite, or PostgreSQL when
+LABELYARD_TEST_DATABASE_URL names one), emptied after every test."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from labelyard.adapters.db.engine import make_engine, migrate
+from labelyard.app import create_app
+from labelyard.config import Settings
+from labelyard.domain import Base
+from tests.factories import Factory
+
+warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")
+
+
+def pytest_report_header() -> str:
+    return f"labelyard test database: {os.environ.get('LABELYARD_TEST_DATABASE_URL') or 'sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("LABELYARD_TEST_DATABASE_URL")
+    if url:
+        return Settings(database_url=url).resolved_database_url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        # A leftover schema from an earlier run would hide a broken migration.
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(
+                text(
+                    f'DROP TABLE IF EXISTS "{table.name}" CASCADE'
+                    if engine.dialect.name == "postgresql"
+                    else f'DROP TABLE IF EXISTS "{table.name}"'
+                )
+            )
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def _empty(engine: Engine) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{name}"' for name in tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                connection.execute(text(f'DELETE FROM "{name}"'))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=database_url)
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine) -> Iterator[FastAPI]:
+    yield create_app(settings, engine=engine)
+    _empty(engine)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def factory(app: FastAPI) -> Factory:
+    return Factory(app.state.session_factory)
+
+
+@pytest.fixture
+def session_factory(app: FastAPI):  # type: ignore[no-untyped-def]
+    return app.state.session_factory

@@ -1,0 +1,119 @@
+"""Small factories for tests: users with tokens, projects, tasks with jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from labelyard.domain import ApiToken, Job, Label, Project, Task, User
+from labelyard.services import jobs
+from labelyard.services.auth import _digest, new_token_key
+from labelyard.services.passwords import hash_password
+from labelyard.services.uow import UnitOfWork
+
+PASSWORD = "correct-horse-battery"
+# Hashing is slow by design; every factory user shares this one hash.
+PASSWORD_HASH = hash_password(PASSWORD)
+
+
+class Factory:
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self.session_factory = session_factory
+        self._tokens: dict[int, str] = {}
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory)
+
+    def user(
+        self,
+        username: str,
+        groups: Iterable[str] = ("user",),
+        *,
+        superuser: bool = False,
+        email: str | None = None,
+        active: bool = True,
+    ) -> User:
+        with self.uow() as uow:
+            user = User(
+                username=username,
+                email=email if email is not None else f"{username}@example.com",
+                password_hash=PASSWORD_HASH,
+                is_superuser=superuser,
+                is_staff=superuser,
+                is_active=active,
+            )
+            user.set_groups(list(groups))
+            uow.session.add(user)
+            uow.flush()
+            key = new_token_key()
+            uow.session.add(ApiToken(user_id=user.id, key_hash=_digest(key)))
+            uow.commit()
+            self._tokens[user.id] = key
+            return user
+
+    def admin(self, username: str = "admin") -> User:
+        return self.user(username, ("admin",), superuser=True)
+
+    def headers(self, user: User) -> dict[str, str]:
+        return {"Authorization": f"Token {self._tokens[user.id]}"}
+
+    def project(
+        self, owner: User, name: str = "project", *, assignee: User | None = None,
+        labels: Iterable[str] = ("car",),
+    ) -> Project:  # fmt: skip
+        with self.uow() as uow:
+            project = Project(
+                name=name,
+                owner_id=owner.id,
+                assignee_id=assignee.id if assignee else None,
+                labels=[Label(name=n, color="#ff0000") for n in labels],
+            )
+            uow.session.add(project)
+            uow.commit()
+            return project
+
+    def task(
+        self,
+        owner: User | None,
+        name: str = "task",
+        *,
+        assignee: User | None = None,
+        project: Project | None = None,
+        labels: Iterable[str] = ("car",),
+        frames: int = 0,
+        segment_size: int = 0,
+        overlap: int = 0,
+        job_assignees: Iterable[User | None] = (),
+        job_reviewers: Iterable[User | None] = (),
+    ) -> Task:
+        """A task; with ``frames``, segments and jobs made as data would make them."""
+        with self.uow() as uow:
+            task = Task(
+                name=name,
+                owner_id=owner.id if owner else None,
+                assignee_id=assignee.id if assignee else None,
+                project_id=project.id if project else None,
+                segment_size=segment_size,
+                overlap=overlap,
+                size=frames,
+                mode="annotation" if frames else "",
+            )
+            if project is None:
+                task.own_labels = [Label(name=n, color="#00ff00") for n in labels]
+            uow.session.add(task)
+            uow.flush()
+            if frames:
+                ranges = jobs.segment_ranges(0, frames, segment_size, overlap)
+                made = jobs.add_segments(uow, task, ranges)
+                for job, user in zip(made, job_assignees, strict=False):
+                    job.assignee_id = user.id if user else None
+                for job, user in zip(made, job_reviewers, strict=False):
+                    job.reviewer_id = user.id if user else None
+            uow.commit()
+            return task
+
+    def jobs_of(self, task: Task) -> list[Job]:
+        with self.uow() as uow:
+            task = uow.session.get_one(Task, task.id)
+            return [job for segment in task.segments for job in segment.jobs]
