@@ -99,19 +99,11 @@ def createsuperuser(username: str, email: str, password: str) -> None:
 @main.command()
 def openapi() -> None:
     """Print the OpenAPI schema as JSON."""
-    from fastapi import FastAPI
-    from fastapi.openapi.utils import get_openapi
+    import tempfile
 
-    from labelyard.api.cvat_v1 import router
-    from labelyard.app import API_PREFIX
+    from labelyard.adapters.db.engine import make_engine
+    from labelyard.app import create_app
 
-    app = FastAPI(title="labelyard")
-    app.include_router(router, prefix=API_PREFIX)
-    schema = get_openapi(title="labelyard", version=_version(), routes=app.routes)
-    click.echo(json.dumps(schema, indent=2))
-
-
-def _version() -> str:
-    from labelyard import __version__
-
-    return __version__
+    with tempfile.TemporaryDirectory() as data_dir:
+        app = create_app(Settings(data_dir=data_dir), engine=make_engine("sqlite://"))
+        click.echo(json.dumps(app.openapi(), indent=2))

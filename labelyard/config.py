@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -35,8 +37,8 @@ class Settings(BaseSettings):
     allow_registration: bool = Field(
         default=True, description="Whether POST /api/v1/auth/register is open."
     )
-    default_groups: list[str] = Field(
-        default=["user"], description="Groups a newly registered user joins."
+    default_groups: Annotated[list[str], NoDecode] = Field(
+        default=["user"], description="Groups a newly registered user joins (comma-separated)."
     )
     session_days: int = Field(default=14, description="Lifetime of a browser session.")
     secure_cookies: bool = Field(
@@ -50,8 +52,10 @@ class Settings(BaseSettings):
     @field_validator("default_groups", mode="before")
     @classmethod
     def _split_groups(cls, value: object) -> object:
-        if isinstance(value, str) and not value.startswith("["):
-            return [g.strip() for g in value.split(",") if g.strip()]
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [group.strip() for group in value.split(",") if group.strip()]
         return value
 
     @property

@@ -4,7 +4,7 @@ LABELYARD_TEST_DATABASE_URL names one), emptied after every test."""
 from __future__ import annotations
 
 import os
-import warnings
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +18,6 @@ from labelyard.app import create_app
 from labelyard.config import Settings
 from labelyard.domain import Base
 from tests.factories import Factory
-
-warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")
 
 
 def pytest_report_header() -> str:
@@ -62,6 +60,21 @@ def _empty(engine: Engine) -> None:
         else:
             for name in tables:
                 connection.execute(text(f'DELETE FROM "{name}"'))
+
+
+@pytest.fixture
+def fresh_database_url(engine: Engine, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the kind under test, for code that builds its own engine
+    (the CLI, a server subprocess)."""
+    if engine.dialect.name != "postgresql":
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    name = f"labelyard_fresh_{uuid.uuid4().hex[:12]}"
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield engine.url.set(database=name).render_as_string(hide_password=False)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -1,0 +1,69 @@
+"""The database adapter: SQLite pragmas, URL handling, migrations that match the models."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from labelyard.adapters.db.engine import make_engine, migrate
+from labelyard.config import Settings
+from labelyard.domain import Base
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_sqlite_enforces_foreign_keys(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    migrate(engine)
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO segments (task_id, start_frame, stop_frame) VALUES (999, 0, 1)")
+        )
+
+
+def test_a_failed_transaction_leaves_nothing(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    migrate(engine)
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO client_events (kind, name, time, received, client_id, message, payload) VALUES ('log', 'a', '2020-01-01', '2020-01-01', '', '', '{}')"
+            )
+        )
+        connection.execute(
+            text("INSERT INTO segments (task_id, start_frame, stop_frame) VALUES (999, 0, 1)")
+        )
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM client_events")).scalar() == 0
+
+
+@pytest.mark.parametrize(
+    ("given", "resolved"),
+    [
+        ("postgresql://u:p@h:5432/db", "postgresql+psycopg://u:p@h:5432/db"),
+        ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+    ],
+)
+def test_postgresql_urls_use_psycopg_3(given, resolved):
+    assert Settings(database_url=given).resolved_database_url == resolved
+
+
+def test_the_default_database_is_sqlite_in_the_data_dir(tmp_path):
+    url = Settings(data_dir=tmp_path / "d", database_url=None).resolved_database_url
+    assert url == f"sqlite:///{(tmp_path / 'd' / 'labelyard.sqlite3').resolve()}"
+
+
+def test_migrations_match_the_models(engine):
+    """A model change without a migration shows up here as a difference."""
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []

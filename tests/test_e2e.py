@@ -1,0 +1,177 @@
+"""Seed 002's walkthrough over real HTTP against ``labelyard serve`` in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+LABELS = [
+    {
+        "name": "label1",
+        "attributes": [
+            {"name": "select", "mutable": False, "input_type": "select",
+             "default_value": "select", "values": ["select"]},
+        ],
+    },
+    {
+        "name": "label2",
+        "attributes": [
+            {"name": "checkbox", "mutable": False, "input_type": "checkbox",
+             "default_value": "false", "values": ["false"]},
+        ],
+    },
+    {
+        "name": "label3",
+        "attributes": [
+            {"name": "text", "mutable": True, "input_type": "text",
+             "default_value": "text", "values": ["text"]},
+        ],
+    },
+]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, data_dir: Path, database_url: str) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = data_dir.parent / f"serve-{self.port}.log"
+        env = {
+            **os.environ,
+            "LABELYARD_DATA_DIR": str(data_dir),
+            "LABELYARD_DATABASE_URL": database_url,
+            "LABELYARD_ADMIN_USERNAME": "root",
+        }
+        env.pop("LABELYARD_ADMIN_PASSWORD", None)
+        command = [
+            str(Path(sys.executable).parent / "labelyard"),
+            "serve",
+            "--port",
+            str(self.port),
+        ]
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self._wait()
+
+    def _wait(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"labelyard serve exited:\n{self.output()}")
+            try:
+                if httpx.get(f"{self.base}/api/v1/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError(f"labelyard serve did not answer:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=15)
+
+
+@pytest.fixture
+def start(tmp_path, fresh_database_url) -> Iterator:
+    servers: list[Server] = []
+
+    def start_server() -> Server:
+        servers.append(Server(tmp_path / "data", fresh_database_url))
+        return servers[-1]
+
+    yield start_server
+    for server in servers:
+        server.stop()
+
+
+def test_seed_002_auth_and_task_flow(start):
+    server = start()
+    printed = re.search(r"username 'root', password '([^']+)'", server.output())
+    assert printed, server.output()
+    admin_password = printed.group(1)
+    api = httpx.Client(base_url=f"{server.base}/api/v1", timeout=10)
+
+    # Login with a form, as seed 000/002 show it.
+    response = api.post("/auth/login", data={"username": "root", "password": admin_password})
+    assert response.status_code == 200
+    key = response.json()["key"]
+    assert re.fullmatch(r"[0-9a-f]{40}", key)
+    admin = {"Authorization": f"Token {key}"}
+    me = api.get("/users/self", headers=admin).json()
+    assert me["username"] == "root" and me["groups"] == ["admin"] and me["is_superuser"]
+
+    registered = api.post(
+        "/auth/register",
+        json={"username": "dabai", "first_name": "", "last_name": "", "email": "dabai@qq.com",
+              "password1": "white-rabbit-42", "password2": "white-rabbit-42"},
+    )  # fmt: skip
+    assert registered.status_code == 201, registered.text
+    worker = {"Authorization": f"Token {registered.json()['key']}"}
+
+    created = api.post("/tasks", headers=admin, json={"name": "testCreate", "labels": LABELS,
+                                                        "z_order": False})  # fmt: skip
+    assert created.status_code == 201, created.text
+    task = created.json()
+    assert task["url"] == f"{server.base}/api/v1/tasks/{task['id']}"
+    assert [label["name"] for label in task["labels"]] == ["label1", "label2", "label3"]
+    assert task["status"] == "annotation" and task["segments"] == []
+
+    listed = api.get("/tasks", headers=admin, params={"page_size": 10, "page": 1}).json()
+    assert listed["count"] == 1 and listed["results"][0]["id"] == task["id"]
+
+    users = api.get("/users", headers=admin, params={"page_size": "all"}).json()
+    dabai = next(user for user in users["results"] if user["username"] == "dabai")
+    labels = task["labels"] + [
+        {"name": "label4", "attributes": [{"name": "number", "mutable": False,
+         "input_type": "number", "default_value": "0", "values": ["0", "100", "1"]}]},
+    ]  # fmt: skip
+    patched = api.patch(
+        f"/tasks/{task['id']}",
+        headers=admin,
+        json={"assignee": dabai["id"], "name": "test", "bug_tracker": "", "z_order": False,
+              "labels": labels},
+    )  # fmt: skip
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["assignee"]["username"] == "dabai"
+    assert len(patched.json()["labels"]) == 4
+
+    # The assignee now sees the task; reading it again by id, as the client does.
+    again = api.get("/tasks", headers=worker, params={"page_size": 10, "id": task["id"]}).json()
+    assert again["count"] == 1 and again["results"][0]["name"] == "test"
+
+    logged = api.post(
+        "/server/logs",
+        headers=worker,
+        json=[{"name": "Send user activity", "time": "2021-05-07T02:34:23.031000Z",
+               "client_id": 767013, "payload": {"working_time": 33224}, "is_active": True}],
+    )  # fmt: skip
+    assert logged.status_code == 201
+
+    assert api.post("/auth/logout", headers=worker).status_code == 200
+    assert api.get("/users/self", headers=worker).status_code == 401
+    assert api.get("/users/self").status_code == 401
+
+    # A restart keeps everything and creates no second admin.
+    server.stop()
+    server = start()
+    assert "A first admin was created" not in server.output()
+    api = httpx.Client(base_url=f"{server.base}/api/v1", timeout=10)
+    assert api.get(f"/tasks/{task['id']}", headers=admin).json()["name"] == "test"
