@@ -29,7 +29,9 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_uow(request: Request) -> Iterator[UnitOfWork]:
-    with UnitOfWork(request.app.state.session_factory) as uow:
+    state = request.app.state
+    reads_only = request.method in SAFE_METHODS
+    with UnitOfWork(state.reader_factory if reads_only else state.session_factory) as uow:
         yield uow
 
 

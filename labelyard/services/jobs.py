@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import Select, select
 
-from labelyard.domain import Job, JobStatus, Segment, Task, TaskState, TeamRole
+from labelyard.domain import Job, JobStatus, Segment, Task, TaskState, TeamRole, utcnow
 from labelyard.services import access
 from labelyard.services.access import Actor
 from labelyard.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -77,6 +77,7 @@ def update_job(uow: UnitOfWork, actor: Actor, job_id: int, data: JobWrite) -> Jo
         if job.task.state == TaskState.PAUSED:
             raise Conflict("The task is paused: its jobs cannot change status.")
         job.status = data.status
+    job.task.updated_date = utcnow()
     uow.commit()
     return job
 

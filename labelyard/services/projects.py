@@ -9,7 +9,7 @@ from pydantic import Field
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import aliased
 
-from labelyard.domain import Project, User
+from labelyard.domain import Project, User, utcnow
 from labelyard.domain.projects import BUG_TRACKER_MAX, NAME_MAX
 from labelyard.services import access
 from labelyard.services.access import Actor
@@ -116,6 +116,7 @@ def update_project(uow: UnitOfWork, actor: Actor, project_id: int, data: Project
     _write_people(uow, actor, project, data)
     if "labels" in data.model_fields_set:
         apply_labels(project.labels, data.labels)
+    project.updated_date = utcnow()
     uow.commit()
     return project
 

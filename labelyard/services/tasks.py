@@ -9,7 +9,16 @@ from pydantic import Field
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import aliased
 
-from labelyard.domain import Label, Project, Task, TaskState, TaskTeamMember, TeamRole, User
+from labelyard.domain import (
+    Label,
+    Project,
+    Task,
+    TaskState,
+    TaskTeamMember,
+    TeamRole,
+    User,
+    utcnow,
+)
 from labelyard.domain.tasks import BUG_TRACKER_MAX, NAME_MAX, SUBSET_MAX
 from labelyard.services import access
 from labelyard.services.access import Actor
@@ -247,6 +256,7 @@ def update_task(uow: UnitOfWork, actor: Actor, task_id: int, data: TaskWrite) ->
         if task.project is not None:
             raise InvalidInput.on("labels", "This task uses its project's labels; edit those.")
         apply_labels(task.own_labels, data.labels)
+    task.updated_date = utcnow()
     uow.commit()
     return task
 
