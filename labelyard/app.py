@@ -43,7 +43,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
-    app.state.reader_factory = make_session_factory(engine, writes=False)
 
     errors.install(app)
     _limit_body_size(app, settings.max_request_bytes)

@@ -29,9 +29,8 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_uow(request: Request) -> Iterator[UnitOfWork]:
-    state = request.app.state
-    reads_only = request.method in SAFE_METHODS
-    with UnitOfWork(state.reader_factory if reads_only else state.session_factory) as uow:
+    writes = request.method not in SAFE_METHODS
+    with UnitOfWork(request.app.state.session_factory, writes=writes) as uow:
         yield uow
 
 

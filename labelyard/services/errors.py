@@ -37,7 +37,7 @@ class InvalidInput(LabelyardError):
         self.fields = fields
         if detail is None:
             path, messages = next(iter(fields.items()))
-            detail = f"{path}: {messages[0]}" if path else messages[0]
+            detail = messages[0] if path in ("", "non_field_errors") else f"{path}: {messages[0]}"
         super().__init__(detail)
 
     @classmethod

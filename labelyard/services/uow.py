@@ -6,16 +6,26 @@ from types import TracebackType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+# Execution option on the first transaction of a unit of work that is going to write;
+# the SQLite engine answers it with BEGIN IMMEDIATE.
+WRITE_INTENT = "labelyard_writes"
+
 
 class UnitOfWork:
     """Use cases change state through ``uow.session`` and call ``commit()`` when done;
-    anything not committed is rolled back when the unit of work closes."""
+    anything not committed is rolled back when the unit of work closes. ``writes=False``
+    marks a unit of work that only reads, so that readers never wait for writers."""
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], *, writes: bool = True) -> None:
         self._session_factory = session_factory
+        self._writes = writes
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
+        if self._writes:
+            # Open the transaction now, marked as a writer's. Reads after the commit
+            # (answering the written object) run in a plain, lock-free transaction.
+            self.session.connection(execution_options={WRITE_INTENT: True})
         return self
 
     def __exit__(
@@ -24,7 +34,8 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.session.rollback()
+        # close() rolls back whatever was not committed and, unlike rollback(), leaves
+        # loaded objects readable after the unit of work ends.
         self.session.close()
 
     def commit(self) -> None:

@@ -10,9 +10,9 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from labelyard.services.uow import WRITE_INTENT
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-# Execution option marking a connection that is going to write.
-WRITE_OPTION = "labelyard_writes"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -36,7 +36,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    immediate = connection.get_execution_options().get(WRITE_OPTION)
+    immediate = connection.get_execution_options().get(WRITE_INTENT)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
@@ -50,11 +50,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_session_factory(engine: Engine, *, writes: bool = True) -> sessionmaker[Session]:
-    """Sessions on ``engine``; ``writes=False`` for units of work that only read, which
-    lets SQLite readers run side by side with a writer."""
-    bind = engine.execution_options(**{WRITE_OPTION: True}) if writes else engine
-    return sessionmaker(bind, expire_on_commit=False, autoflush=True)
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False, autoflush=True)
 
 
 def alembic_config(engine: Engine) -> Config:

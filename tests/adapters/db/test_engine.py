@@ -35,7 +35,8 @@ def test_a_failed_transaction_leaves_nothing(tmp_path):
     with pytest.raises(IntegrityError), engine.begin() as connection:
         connection.execute(
             text(
-                "INSERT INTO client_events (kind, name, time, received, client_id, message, payload) VALUES ('log', 'a', '2020-01-01', '2020-01-01', '', '', '{}')"
+                "INSERT INTO client_events (kind, name, time, received, client_id, message,"
+                " payload) VALUES ('log', 'a', '2020-01-01', '2020-01-01', '', '', '{}')"
             )
         )
         connection.execute(

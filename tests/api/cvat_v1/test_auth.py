@@ -177,6 +177,16 @@ def test_post_with_session_needs_csrf_header(client, factory):
     assert client.post("/api/v1/server/logs", json=[event], headers=csrf).status_code == 201
 
 
+def test_session_of_a_deactivated_user_stops_working(client, factory):
+    user = factory.user("alice")
+    login(client, "alice")
+    admin = factory.admin()
+    deactivate = {"is_active": False}
+    url = f"/api/v1/users/{user.id}"
+    assert client.patch(url, json=deactivate, headers=factory.headers(admin)).status_code == 200
+    assert client.get(SELF).status_code == 401
+
+
 # --- logout -----------------------------------------------------------------------
 
 
