@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
 from swagger_ui_bundle import swagger_ui_path
@@ -16,6 +15,7 @@ from swagger_ui_bundle import swagger_ui_path
 from labelyard import __version__
 from labelyard.adapters.db.engine import make_engine, make_session_factory, migrate
 from labelyard.api import errors
+from labelyard.api.body_limit import BodyLimit
 from labelyard.api.cvat_v1 import router as cvat_v1_router
 from labelyard.config import Settings
 
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.session_factory = make_session_factory(engine)
 
     errors.install(app)
-    _limit_body_size(app, settings.max_request_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.include_router(cvat_v1_router, prefix=API_PREFIX)
     _mount_docs(app)
 
@@ -73,16 +73,3 @@ def _mount_docs(app: FastAPI) -> None:
             swagger_css_url=f"{static}/swagger-ui.css",
             swagger_favicon_url=f"{static}/favicon-32x32.png",
         )
-
-
-def _limit_body_size(app: FastAPI, limit: int) -> None:
-    @app.middleware("http")
-    async def refuse_large_bodies(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > limit:
-            return JSONResponse(
-                {"detail": f"The request body is larger than {limit} bytes."}, status_code=413
-            )
-        return await call_next(request)

@@ -8,13 +8,14 @@ import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from labelyard.config import Settings
 from labelyard.domain import User
 from labelyard.services import auth
 from labelyard.services.access import Actor
 from labelyard.services.errors import NotAuthenticated, PermissionDenied
+from labelyard.services.fields import MAX_INT
 from labelyard.services.uow import UnitOfWork
 
 SESSION_COOKIE = "sessionid"
@@ -117,3 +118,5 @@ class Links:
 
 
 LinksDep = Annotated[Links, Depends(Links)]
+# An id in a query-string filter.
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_INT)]

@@ -4,6 +4,7 @@ names each bad field (dotted paths for nested ones, as DRF names top-level field
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ STATUS = {
     InvalidInput: 400,
 }
 BODY_NOT_OBJECT = {"dict_type", "model_attributes_type", "model_type", "list_type"}
+UNION_MEMBER = re.compile(r"(constrained-)?(int|str|float|bool)|function-\w+\[.*\]")
 PARAM_SOURCES = {"body", "query", "path", "header", "cookie", "form"}
 
 
@@ -55,9 +57,7 @@ def _path(loc: tuple[Any, ...]) -> str:
     if parts and parts[0] in PARAM_SOURCES:
         parts = parts[1:]
     # pydantic names the union member it tried (``int``, ``str``); the user named a field.
-    parts = [
-        p for p in parts if not (isinstance(p, str) and p in {"int", "str", "constrained-str"})
-    ]
+    parts = [p for p in parts if not (isinstance(p, str) and UNION_MEMBER.fullmatch(p))]
     return ".".join(str(p) for p in parts) or "non_field_errors"
 
 

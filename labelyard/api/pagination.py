@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from labelyard.services.errors import InvalidInput, NotFound
 
+DIGITS = re.compile(r"[0-9]{1,9}")
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 1000
 
@@ -42,12 +44,12 @@ def page_params(
     if page_size == "all":
         size = None
     elif page_size not in (None, ""):
-        if not page_size.isdigit() or int(page_size) < 1:
+        if not DIGITS.fullmatch(page_size) or int(page_size) < 1:
             raise InvalidInput.on("page_size", "A positive integer or `all`.")
         size = min(int(page_size), MAX_PAGE_SIZE)
     if page in (None, "", "last"):
         number = 1 if page != "last" else -1
-    elif page.isdigit() and int(page) >= 1:
+    elif DIGITS.fullmatch(page) and int(page) >= 1:
         number = int(page)
     else:
         raise NotFound("Invalid page.")

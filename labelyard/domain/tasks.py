@@ -90,7 +90,10 @@ class Task(Base):
         lazy="selectin",
     )
     team: Mapped[list[TaskTeamMember]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+        order_by="TaskTeamMember.user_id",
     )
 
     if TYPE_CHECKING:

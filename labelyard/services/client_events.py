@@ -11,7 +11,7 @@ from sqlalchemy import Select, select
 from labelyard.domain import ClientEvent
 from labelyard.services import access
 from labelyard.services.access import Actor
-from labelyard.services.fields import WriteModel
+from labelyard.services.fields import Count, Id, WriteModel
 from labelyard.services.listing import order_by
 from labelyard.services.uow import UnitOfWork
 
@@ -22,9 +22,9 @@ class EventIn(WriteModel):
     name: str = Field(min_length=1, max_length=64)
     time: AwareDatetime
     client_id: int | str = ""
-    job_id: int | None = None
-    task_id: int | None = None
-    proj_id: int | None = None
+    job_id: Id | None = None
+    task_id: Id | None = None
+    proj_id: Id | None = None
     is_active: bool | None = None
     message: str = Field(default="", max_length=4096)
     payload: dict[str, Any] = Field(default_factory=dict)
@@ -35,13 +35,13 @@ class ExceptionIn(WriteModel):
     client: str = Field(default="", max_length=255)
     time: AwareDatetime
     client_id: int | str = ""
-    job_id: int | None = None
-    task_id: int | None = None
-    proj_id: int | None = None
+    job_id: Id | None = None
+    task_id: Id | None = None
+    proj_id: Id | None = None
     message: str = Field(default="", max_length=4096)
     filename: str = Field(default="", max_length=4096)
-    line: int | None = None
-    column: int | None = None
+    line: Count | None = None
+    column: Count | None = None
     stack: str = Field(default="", max_length=8192)
 
 

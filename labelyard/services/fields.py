@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -10,6 +11,22 @@ from sqlalchemy import func, select
 from labelyard.domain import User
 from labelyard.services.errors import InvalidInput
 from labelyard.services.uow import UnitOfWork
+
+# Ids and counts are 32-bit integer columns on PostgreSQL; larger numbers are refused
+# as bad input instead of failing in the database.
+MAX_INT = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_INT)]
+Count = Annotated[int, Field(ge=0, le=MAX_INT)]
+_DIGITS = re.compile(r"[0-9]{1,10}")
+
+
+def is_id(value: int) -> bool:
+    return 0 < value <= MAX_INT
+
+
+def parse_id(text: str) -> int | None:
+    """An id written in ASCII digits, or None."""
+    return int(text) if _DIGITS.fullmatch(text) and is_id(int(text)) else None
 
 
 class ReadOnlyFields(Exception):
@@ -47,7 +64,7 @@ def _user_ref(value: Any) -> Any:
 
 # A user named by id, by username, or by the nested object the API answers.
 UserRef = Annotated[
-    int | Annotated[str, Field(min_length=1, max_length=150)], BeforeValidator(_user_ref)
+    Id | Annotated[str, Field(min_length=1, max_length=150)], BeforeValidator(_user_ref)
 ]
 
 
@@ -61,8 +78,8 @@ def resolve_user(uow: UnitOfWork, ref: int | str | None, path: str) -> User | No
         user = uow.session.scalar(select(User).where(User.username == ref))
         if user is None:
             user = uow.session.scalar(select(User).where(func.lower(User.username) == ref.lower()))
-        if user is None and ref.isdigit():
-            user = uow.session.get(User, int(ref))
+        if user is None and (user_id := parse_id(ref)) is not None:
+            user = uow.session.get(User, user_id)
     if user is None:
         raise InvalidInput.on(path, f'Invalid pk "{ref}" - object does not exist.')
     return user

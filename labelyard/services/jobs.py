@@ -13,7 +13,7 @@ from labelyard.domain import Job, JobStatus, Segment, Task, TaskState, TeamRole,
 from labelyard.services import access
 from labelyard.services.access import Actor
 from labelyard.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from labelyard.services.fields import UserRef, WriteModel, pick_user_ref, resolve_user
+from labelyard.services.fields import Id, UserRef, WriteModel, is_id, pick_user_ref, resolve_user
 from labelyard.services.listing import order_by
 from labelyard.services.uow import UnitOfWork
 
@@ -23,9 +23,9 @@ class JobWrite(WriteModel):
 
     status: JobStatus = JobStatus.ANNOTATION
     assignee: UserRef | None = None
-    assignee_id: int | None = None
+    assignee_id: Id | None = None
     reviewer: UserRef | None = None
-    reviewer_id: int | None = None
+    reviewer_id: Id | None = None
 
 
 class JobReplace(JobWrite):
@@ -53,6 +53,8 @@ def list_jobs(actor: Actor, filters: JobFilter) -> Select[Any]:
 
 
 def get_job(uow: UnitOfWork, actor: Actor, job_id: int) -> Job:
+    if not is_id(job_id):
+        raise NotFound()
     job = uow.session.scalar(select(Job).where(Job.id == job_id, access.visible_jobs(actor)))
     if job is None:
         raise NotFound()

@@ -13,13 +13,14 @@ from pydantic import Field, model_validator
 from labelyard.domain import AttributeSpec, InputType, Label
 from labelyard.domain.labels import LABEL_NAME_MAX, LABEL_PALETTE
 from labelyard.services.errors import FieldErrors
-from labelyard.services.fields import WriteModel
+from labelyard.services.fields import Id, WriteModel
+from labelyard.services.uow import UnitOfWork
 
 Color = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
 
 
 class AttributeIn(WriteModel):
-    id: int | None = None
+    id: Id | None = None
     name: str = Field(min_length=1, max_length=64)
     mutable: bool = False
     input_type: InputType
@@ -65,14 +66,16 @@ class AttributeIn(WriteModel):
 
 
 class LabelIn(WriteModel):
-    id: int | None = None
+    id: Id | None = None
     name: str = Field(min_length=1, max_length=LABEL_NAME_MAX)
     color: Color | None = None
     attributes: list[AttributeIn] = Field(default_factory=list)
     deleted: bool = False
 
 
-def apply_labels(labels: list[Label], changes: list[LabelIn], path: str = "labels") -> None:
+def apply_labels(
+    uow: UnitOfWork, labels: list[Label], changes: list[LabelIn], path: str = "labels"
+) -> None:
     """Merge ``changes`` into ``labels`` (the relationship list of a task or project),
     or raise InvalidInput naming every bad entry without changing anything."""
     errors = FieldErrors()
@@ -112,15 +115,19 @@ def apply_labels(labels: list[Label], changes: list[LabelIn], path: str = "label
         seen.add(name)
     errors.raise_if_any()
 
+    # Deletions reach the database first, so that a new label may take a deleted one's name.
     for change in changes:
+        if change.deleted:
+            labels.remove(by_id[change.id])  # type: ignore[index]
+    uow.flush()
+    for change in changes:
+        if change.deleted:
+            continue
         if change.id is None:
             label = Label(name=change.name, color=change.color or "")
             labels.append(label)
         else:
             label = by_id[change.id]
-            if change.deleted:
-                labels.remove(label)
-                continue
             label.name = change.name
             if change.color:
                 label.color = change.color

@@ -14,7 +14,7 @@ from labelyard.domain.projects import BUG_TRACKER_MAX, NAME_MAX
 from labelyard.services import access
 from labelyard.services.access import Actor
 from labelyard.services.errors import InvalidInput, NotFound, PermissionDenied
-from labelyard.services.fields import UserRef, WriteModel, pick_user_ref, resolve_user
+from labelyard.services.fields import Id, UserRef, WriteModel, is_id, pick_user_ref, resolve_user
 from labelyard.services.labels import LabelIn, apply_labels
 from labelyard.services.listing import icontains, order_by
 from labelyard.services.uow import UnitOfWork
@@ -28,9 +28,9 @@ class ProjectWrite(WriteModel):
     name: str = Field(default="", min_length=1, max_length=NAME_MAX)
     labels: list[LabelIn] = Field(default_factory=list)
     owner: UserRef | None = None
-    owner_id: int | None = None
+    owner_id: Id | None = None
     assignee: UserRef | None = None
-    assignee_id: int | None = None
+    assignee_id: Id | None = None
     bug_tracker: str = Field(default="", max_length=BUG_TRACKER_MAX)
 
 
@@ -88,6 +88,8 @@ def list_projects(actor: Actor, filters: ProjectFilter) -> Select[Any]:
 
 
 def get_project(uow: UnitOfWork, actor: Actor, project_id: int) -> Project:
+    if not is_id(project_id):
+        raise NotFound()
     project = uow.session.scalar(
         select(Project).where(Project.id == project_id, access.visible_projects(actor))
     )
@@ -102,7 +104,7 @@ def create_project(uow: UnitOfWork, actor: Actor, data: ProjectCreate) -> Projec
     project = Project(name=data.name, bug_tracker=data.bug_tracker, owner_id=actor.id)
     uow.session.add(project)
     _write_people(uow, actor, project, data)
-    apply_labels(project.labels, data.labels)
+    apply_labels(uow, project.labels, data.labels)
     uow.commit()
     return project
 
@@ -115,7 +117,7 @@ def update_project(uow: UnitOfWork, actor: Actor, project_id: int, data: Project
         setattr(project, name, getattr(data, name))
     _write_people(uow, actor, project, data)
     if "labels" in data.model_fields_set:
-        apply_labels(project.labels, data.labels)
+        apply_labels(uow, project.labels, data.labels)
     project.updated_date = utcnow()
     uow.commit()
     return project

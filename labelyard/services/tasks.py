@@ -23,7 +23,15 @@ from labelyard.domain.tasks import BUG_TRACKER_MAX, NAME_MAX, SUBSET_MAX
 from labelyard.services import access
 from labelyard.services.access import Actor
 from labelyard.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from labelyard.services.fields import UserRef, WriteModel, pick_user_ref, resolve_user
+from labelyard.services.fields import (
+    Count,
+    Id,
+    UserRef,
+    WriteModel,
+    is_id,
+    pick_user_ref,
+    resolve_user,
+)
 from labelyard.services.labels import AttributeIn, LabelIn, apply_labels
 from labelyard.services.listing import icontains, order_by
 from labelyard.services.uow import UnitOfWork
@@ -47,12 +55,12 @@ class TaskWrite(WriteModel):
     name: str = Field(default="", min_length=1, max_length=NAME_MAX)
     labels: list[LabelIn] = Field(default_factory=list)
     owner: UserRef | None = None
-    owner_id: int | None = None
+    owner_id: Id | None = None
     assignee: UserRef | None = None
-    assignee_id: int | None = None
+    assignee_id: Id | None = None
     bug_tracker: str = Field(default="", max_length=BUG_TRACKER_MAX)
-    overlap: int | None = Field(default=None, ge=0)
-    segment_size: int = Field(default=0, ge=0)
+    overlap: Count | None = None
+    segment_size: Count = 0
     z_order: bool = False
     image_quality: int = Field(default=70, ge=0, le=100)
     subset: str = Field(default="", max_length=SUBSET_MAX)
@@ -69,8 +77,8 @@ class TaskCreate(TaskWrite):
     read_only = READ_ONLY | {"state"}
 
     name: str = Field(default="", max_length=NAME_MAX)
-    project_id: int | None = None
-    source_task_id: int | None = None
+    project_id: Id | None = None
+    source_task_id: Id | None = None
 
 
 @dataclass
@@ -141,6 +149,8 @@ def list_tasks(actor: Actor, filters: TaskFilter) -> Select[Any]:
 
 
 def get_task(uow: UnitOfWork, actor: Actor, task_id: int) -> Task:
+    if not is_id(task_id):
+        raise NotFound()
     task = uow.session.scalar(select(Task).where(Task.id == task_id, access.visible_tasks(actor)))
     if task is None:
         raise NotFound()
@@ -159,7 +169,7 @@ def create_task(uow: UnitOfWork, actor: Actor, data: TaskCreate) -> Task:
     _write_settings(task, data, data.model_fields_set)
     uow.session.add(task)
     _write_people(uow, actor, task, data)
-    apply_labels(task.own_labels, data.labels)
+    apply_labels(uow, task.own_labels, data.labels)
     uow.commit()
     return task
 
@@ -204,7 +214,7 @@ def _copy_task(uow: UnitOfWork, actor: Actor, data: TaskCreate) -> Task:
     _write_settings(task, data, data.model_fields_set)
     uow.session.add(task)
     _write_people(uow, actor, task, data)
-    apply_labels(task.own_labels, [_label_template(label) for label in source.own_labels])
+    apply_labels(uow, task.own_labels, [_label_template(label) for label in source.own_labels])
     task.team = [TaskTeamMember(user_id=user_id, role=role) for user_id, role in _team_of(source)]
     uow.commit()
     return task
@@ -255,7 +265,7 @@ def update_task(uow: UnitOfWork, actor: Actor, task_id: int, data: TaskWrite) ->
     if "labels" in fields:
         if task.project is not None:
             raise InvalidInput.on("labels", "This task uses its project's labels; edit those.")
-        apply_labels(task.own_labels, data.labels)
+        apply_labels(uow, task.own_labels, data.labels)
     task.updated_date = utcnow()
     uow.commit()
     return task

@@ -13,7 +13,7 @@ from labelyard.services import access
 from labelyard.services.access import Actor
 from labelyard.services.auth import EMAIL_RE, USERNAME_RE
 from labelyard.services.errors import InvalidInput, NotFound, PermissionDenied
-from labelyard.services.fields import WriteModel
+from labelyard.services.fields import WriteModel, is_id
 from labelyard.services.listing import icontains, order_by
 from labelyard.services.uow import UnitOfWork
 
@@ -70,6 +70,8 @@ def list_users(actor: Actor, filters: UserFilter) -> Select[Any]:
 
 
 def get_user(uow: UnitOfWork, actor: Actor, user_id: int) -> User:
+    if not is_id(user_id):
+        raise NotFound()
     user = uow.session.scalar(select(User).where(User.id == user_id, access.visible_users(actor)))
     if user is None:
         raise NotFound()

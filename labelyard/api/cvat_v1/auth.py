@@ -51,6 +51,13 @@ async def read_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         return {}
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        # A text/plain POST needs no CORS preflight; refusing it keeps other sites from
+        # signing a browser in (or up) behind its user's back.
+        raise InvalidInput.on(
+            "non_field_errors", "Expected JSON (Content-Type: application/json) or a form."
+        )
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from labelyard.api.cvat_v1.schemas import JobOut
-from labelyard.api.deps import ActorDep, LinksDep, UowDep
+from labelyard.api.deps import ActorDep, IdQuery, LinksDep, UowDep
 from labelyard.api.pagination import Page, PageDep, paginate
 from labelyard.services import jobs
 
@@ -15,9 +15,9 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
 def job_filter(
-    task_id: int | None = None,
+    task_id: IdQuery = None,
     status: str | None = None,
-    assignee_id: int | None = None,
+    assignee_id: IdQuery = None,
     ordering: str | None = None,
 ) -> jobs.JobFilter:
     return jobs.JobFilter(task_id, status, assignee_id, ordering)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from labelyard.api.cvat_v1.schemas import ProjectOut, TaskOut
-from labelyard.api.deps import ActorDep, LinksDep, UowDep
+from labelyard.api.deps import ActorDep, IdQuery, LinksDep, UowDep
 from labelyard.api.pagination import Page, PageDep, paginate
 from labelyard.services import projects, tasks
 
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/projects", tags=["projects"])
 
 
 def project_filter(
-    id: int | None = None,
+    id: IdQuery = None,
     name: Annotated[str | None, Query(max_length=256)] = None,
     owner: Annotated[str | None, Query(max_length=150)] = None,
     assignee: Annotated[str | None, Query(max_length=150)] = None,

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from labelyard import __version__
 from labelyard.api.cvat_v1.schemas import ClientEventOut
-from labelyard.api.deps import ActorDep, UowDep
+from labelyard.api.deps import ActorDep, IdQuery, UowDep
 from labelyard.api.pagination import Page, PageDep, paginate
 from labelyard.services import client_events
 
@@ -71,9 +71,9 @@ def save_logs(
 def event_filter(
     kind: str | None = None,
     name: str | None = None,
-    job_id: int | None = None,
-    task_id: int | None = None,
-    user_id: int | None = None,
+    job_id: IdQuery = None,
+    task_id: IdQuery = None,
+    user_id: IdQuery = None,
     ordering: str | None = None,
 ) -> client_events.EventFilter:
     return client_events.EventFilter(kind, name, job_id, task_id, user_id, ordering)

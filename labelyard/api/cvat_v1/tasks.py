@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from labelyard.api.cvat_v1.schemas import JobOut, TaskOut
-from labelyard.api.deps import ActorDep, LinksDep, UowDep
+from labelyard.api.deps import ActorDep, IdQuery, LinksDep, UowDep
 from labelyard.api.pagination import Page, PageDep, paginate
 from labelyard.services import jobs, tasks
 
@@ -15,14 +15,14 @@ router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 
 def task_filter(
-    id: int | None = None,
+    id: IdQuery = None,
     name: Annotated[str | None, Query(max_length=256)] = None,
     owner: Annotated[str | None, Query(max_length=150)] = None,
     assignee: Annotated[str | None, Query(max_length=150)] = None,
     status: str | None = None,
     state: str | None = None,
     mode: str | None = None,
-    project_id: int | None = None,
+    project_id: IdQuery = None,
     subset: str | None = None,
     search: Annotated[str | None, Query(max_length=256)] = None,
     ordering: str | None = None,

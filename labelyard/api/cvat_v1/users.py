@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from labelyard.api.cvat_v1.schemas import BasicUserOut, UserOut
-from labelyard.api.deps import ActorDep, CurrentUser, LinksDep, UowDep
+from labelyard.api.deps import ActorDep, CurrentUser, IdQuery, LinksDep, UowDep
 from labelyard.api.pagination import Page, PageDep, paginate
 from labelyard.services import users
 from labelyard.services.access import Actor
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/users", tags=["users"])
 
 
 def user_filter(
-    id: int | None = None,
+    id: IdQuery = None,
     username: str | None = None,
     is_active: bool | None = None,
     search: Annotated[str | None, Query(max_length=256)] = None,
