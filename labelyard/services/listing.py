@@ -3,16 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Select, func
+from sqlalchemy import ColumnElement, Select, func, or_
+from sqlalchemy.orm import aliased
 
+from labelyard.domain import User
 from labelyard.services.errors import InvalidInput
 
 
 def icontains(column: Any, value: str) -> ColumnElement[bool]:
     escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return func.lower(column).like(f"%{escaped}%", escape="\\")
+
+
+class PeopleFilter(Protocol):
+    name: str | None
+    owner: str | None
+    assignee: str | None
+    search: str | None
+
+
+def filter_by_people(
+    stmt: Select[Any], entity: Any, filters: PeopleFilter, *also_searched: Any
+) -> tuple[Select[Any], dict[str, Any]]:
+    """Join the owner and assignee of ``entity`` (a task or a project) and apply the
+    name / owner / assignee / search filters both take. Returns the statement and the
+    ordering columns it adds: name, owner, assignee."""
+    owner, assignee = aliased(User), aliased(User)
+    stmt = stmt.outerjoin(owner, entity.owner_id == owner.id).outerjoin(
+        assignee, entity.assignee_id == assignee.id
+    )
+    if filters.name:
+        stmt = stmt.where(icontains(entity.name, filters.name))
+    if filters.owner:
+        stmt = stmt.where(icontains(owner.username, filters.owner))
+    if filters.assignee:
+        stmt = stmt.where(icontains(assignee.username, filters.assignee))
+    if filters.search:
+        searched = (entity.name, owner.username, assignee.username, *also_searched)
+        stmt = stmt.where(or_(*(icontains(column, filters.search) for column in searched)))
+    columns = {"name": entity.name, "owner": owner.username, "assignee": assignee.username}
+    return stmt, columns
 
 
 def order_by(

@@ -6,17 +6,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import Select, select
 
-from labelyard.domain import Project, User, utcnow
+from labelyard.domain import Project, utcnow
 from labelyard.domain.projects import BUG_TRACKER_MAX, NAME_MAX
 from labelyard.services import access
 from labelyard.services.access import Actor
 from labelyard.services.errors import InvalidInput, NotFound, PermissionDenied
 from labelyard.services.fields import Id, UserRef, WriteModel, is_id, pick_user_ref, resolve_user
 from labelyard.services.labels import LabelIn, apply_labels
-from labelyard.services.listing import icontains, order_by
+from labelyard.services.listing import filter_by_people, order_by
 from labelyard.services.uow import UnitOfWork
 
 READ_ONLY = frozenset({"id", "url", "created_date", "updated_date", "status", "tasks"})
@@ -50,36 +49,15 @@ class ProjectFilter:
 
 
 def list_projects(actor: Actor, filters: ProjectFilter) -> Select[Any]:
-    owner, assignee = aliased(User), aliased(User)
-    stmt = (
-        select(Project)
-        .outerjoin(owner, Project.owner_id == owner.id)
-        .outerjoin(assignee, Project.assignee_id == assignee.id)
-        .where(access.visible_projects(actor))
+    stmt, columns = filter_by_people(
+        select(Project).where(access.visible_projects(actor)), Project, filters
     )
     if filters.id is not None:
         stmt = stmt.where(Project.id == filters.id)
-    if filters.name:
-        stmt = stmt.where(icontains(Project.name, filters.name))
-    if filters.owner:
-        stmt = stmt.where(icontains(owner.username, filters.owner))
-    if filters.assignee:
-        stmt = stmt.where(icontains(assignee.username, filters.assignee))
     if filters.status:
         stmt = stmt.where(Project.status == filters.status)
-    if filters.search:
-        stmt = stmt.where(
-            or_(
-                icontains(Project.name, filters.search),
-                icontains(owner.username, filters.search),
-                icontains(assignee.username, filters.search),
-            )
-        )
-    columns = {
+    columns |= {
         "id": Project.id,
-        "name": Project.name,
-        "owner": owner.username,
-        "assignee": assignee.username,
         "status": Project.status,
         "created_date": Project.created_date,
         "updated_date": Project.updated_date,

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import Select, select
 
 from labelyard.domain import (
     Label,
@@ -16,7 +15,6 @@ from labelyard.domain import (
     TaskState,
     TaskTeamMember,
     TeamRole,
-    User,
     utcnow,
 )
 from labelyard.domain.tasks import BUG_TRACKER_MAX, NAME_MAX, SUBSET_MAX
@@ -33,7 +31,7 @@ from labelyard.services.fields import (
     resolve_user,
 )
 from labelyard.services.labels import AttributeIn, LabelIn, apply_labels
-from labelyard.services.listing import icontains, order_by
+from labelyard.services.listing import filter_by_people, order_by
 from labelyard.services.uow import UnitOfWork
 
 READ_ONLY = frozenset(
@@ -97,12 +95,8 @@ class TaskFilter:
 
 
 def list_tasks(actor: Actor, filters: TaskFilter) -> Select[Any]:
-    owner, assignee = aliased(User), aliased(User)
-    stmt = (
-        select(Task)
-        .outerjoin(owner, Task.owner_id == owner.id)
-        .outerjoin(assignee, Task.assignee_id == assignee.id)
-        .where(access.visible_tasks(actor))
+    stmt, columns = filter_by_people(
+        select(Task).where(access.visible_tasks(actor)), Task, filters, Task.mode, Task.status
     )
     exact = {
         Task.id: filters.id,
@@ -115,27 +109,8 @@ def list_tasks(actor: Actor, filters: TaskFilter) -> Select[Any]:
     for column, value in exact.items():
         if value is not None:
             stmt = stmt.where(column == value)
-    if filters.name:
-        stmt = stmt.where(icontains(Task.name, filters.name))
-    if filters.owner:
-        stmt = stmt.where(icontains(owner.username, filters.owner))
-    if filters.assignee:
-        stmt = stmt.where(icontains(assignee.username, filters.assignee))
-    if filters.search:
-        stmt = stmt.where(
-            or_(
-                icontains(Task.name, filters.search),
-                icontains(owner.username, filters.search),
-                icontains(assignee.username, filters.search),
-                icontains(Task.mode, filters.search),
-                icontains(Task.status, filters.search),
-            )
-        )
-    columns = {
+    columns |= {
         "id": Task.id,
-        "name": Task.name,
-        "owner": owner.username,
-        "assignee": assignee.username,
         "status": Task.status,
         "state": Task.state,
         "mode": Task.mode,
