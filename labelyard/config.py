@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -49,6 +49,34 @@ class Settings(BaseSettings):
         description="Largest JSON or form body accepted outside uploads.",
     )
 
+    secret_key: str | None = Field(
+        default=None,
+        description="Signs local media URLs; when unset one is generated and kept in the "
+        "data dir.",
+    )
+    storage: Literal["local", "s3"] = Field(
+        default="local", description="Where media lives: the data dir, or S3-compatible storage."
+    )
+    s3_endpoint: str | None = Field(
+        default=None, description="S3 endpoint URL (empty: AWS's own for the region)."
+    )
+    s3_bucket: str = Field(default="labelyard", description="S3 bucket for media.")
+    s3_access_key: str | None = Field(default=None, description="S3 access key id.")
+    s3_secret_key: str | None = Field(default=None, description="S3 secret access key.")
+    s3_region: str = Field(default="us-east-1", description="S3 region.")
+    redis_url: str | None = Field(
+        default=None,
+        description="redis:// URL; when set, background operations run on RQ workers "
+        "(`labelyard worker`) instead of in the server process.",
+    )
+    share_dir: Path | None = Field(
+        default=None, description="A directory whose files tasks may take as server_files."
+    )
+    allow_private_urls: bool = Field(
+        default=False,
+        description="Let remote_files reach private and loopback addresses (tests only).",
+    )
+
     @field_validator("default_groups", mode="before")
     @classmethod
     def _split_groups(cls, value: object) -> object:
@@ -57,6 +85,10 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [group.strip() for group in value.split(",") if group.strip()]
         return value
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
 
     @property
     def resolved_database_url(self) -> str:
