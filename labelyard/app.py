@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -13,11 +15,17 @@ from sqlalchemy import Engine, text
 from swagger_ui_bundle import swagger_ui_path
 
 from labelyard import __version__
-from labelyard.adapters.db.engine import make_engine, make_session_factory, migrate
+from labelyard.adapters.db.engine import make_engine, migrate
+from labelyard.adapters.queue.inprocess import InProcessRunner
+from labelyard.adapters.queue.rq import RqRunner
 from labelyard.api import errors
 from labelyard.api.body_limit import BodyLimit
 from labelyard.api.cvat_v1 import router as cvat_v1_router
 from labelyard.config import Settings
+from labelyard.services import operations
+from labelyard.services.operations import OperationRunner
+from labelyard.services.uow import UnitOfWork
+from labelyard.worker import Runtime, build_runtime
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +39,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     engine = engine or make_engine(settings.resolved_database_url)
     migrate(engine)
 
+    runtime = build_runtime(settings, engine)
+    runner = _make_runner(settings, runtime)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        runner.shutdown()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="labelyard",
         version=__version__,
         description="A self-hostable data-annotation platform server. `/api/v1` speaks "
@@ -42,7 +59,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = make_session_factory(engine)
+    app.state.session_factory = runtime.session_factory
+    app.state.runtime = runtime
+    app.state.runner = runner
 
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
@@ -57,6 +76,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return {"status": "ok", "version": __version__, "database": engine.dialect.name}
 
     return app
+
+
+def _make_runner(settings: Settings, runtime: Runtime) -> OperationRunner:
+    """RQ when Redis is configured; otherwise threads in this process, which first fail
+    whatever an earlier run of the server left unfinished (its queue died with it)."""
+    if settings.redis_url:
+        return RqRunner(settings.redis_url)
+    with UnitOfWork(runtime.session_factory) as uow:
+        if count := operations.fail_unfinished(uow, operations.RESTART_MESSAGE):
+            log.warning("marked %d operation(s) interrupted by a restart as failed", count)
+    return InProcessRunner(runtime.run, workers=settings.operation_workers)
 
 
 def _mount_docs(app: FastAPI) -> None:

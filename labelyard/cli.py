@@ -60,6 +60,23 @@ def serve(host: str | None, port: int | None) -> None:
 
 
 @main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Run background operations from the Redis queue (LABELYARD_REDIS_URL). Start as
+    many as you like, on as many machines as share the database, storage and Redis."""
+    import logging
+
+    from labelyard.worker import serve_queue
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = Settings()
+    if not settings.redis_url:
+        raise click.ClickException("Set LABELYARD_REDIS_URL: the worker takes work from Redis.")
+    click.echo(f"labelyard worker taking operations from {settings.redis_url}")
+    serve_queue(settings, burst=burst)
+
+
+@main.command()
 def migrate() -> None:
     """Apply database migrations up to the newest revision."""
     from labelyard.adapters.db.engine import make_engine

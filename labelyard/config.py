@@ -51,8 +51,7 @@ class Settings(BaseSettings):
 
     secret_key: str | None = Field(
         default=None,
-        description="Signs local media URLs; when unset one is generated and kept in the "
-        "data dir.",
+        description="Signs local media URLs; when unset one is generated and kept in the data dir.",
     )
     storage: Literal["local", "s3"] = Field(
         default="local", description="Where media lives: the data dir, or S3-compatible storage."
@@ -69,6 +68,20 @@ class Settings(BaseSettings):
         description="redis:// URL; when set, background operations run on RQ workers "
         "(`labelyard worker`) instead of in the server process.",
     )
+    operation_workers: int = Field(
+        default=2, description="Threads running operations in the server (no Redis)."
+    )
+    operation_heartbeat_seconds: float = Field(
+        default=5.0, description="How often a running operation reports it is alive."
+    )
+    operation_stale_seconds: float = Field(
+        default=60.0,
+        description="A started operation silent this long lost its worker and is failed.",
+    )
+    operation_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Extra modules registering operation kinds (comma-separated).",
+    )
     share_dir: Path | None = Field(
         default=None, description="A directory whose files tasks may take as server_files."
     )
@@ -77,7 +90,7 @@ class Settings(BaseSettings):
         description="Let remote_files reach private and loopback addresses (tests only).",
     )
 
-    @field_validator("default_groups", mode="before")
+    @field_validator("default_groups", "operation_modules", mode="before")
     @classmethod
     def _split_groups(cls, value: object) -> object:
         if isinstance(value, str):

@@ -3,7 +3,12 @@ LABELYARD_TEST_DATABASE_URL names one), emptied after every test."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,13 +84,49 @@ def fresh_database_url(engine: Engine, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url)
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        operation_modules=["tests.support.operations"],
+    )
 
 
 @pytest.fixture
 def app(settings: Settings, engine: Engine) -> Iterator[FastAPI]:
-    yield create_app(settings, engine=engine)
+    app = create_app(settings, engine=engine)
+    yield app
+    app.state.runner.shutdown()
     _empty(engine)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on 127.0.0.1 (LABELYARD_TEST_REDIS_URL, or one started here)."""
+    url = os.environ.get("LABELYARD_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server is not installed; `make test` installs it")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    directory = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(directory)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            break
+        time.sleep(0.05)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
 
 
 @pytest.fixture

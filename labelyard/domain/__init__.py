@@ -4,6 +4,7 @@ from labelyard.domain.base import Base, utcnow
 from labelyard.domain.events import ClientEvent
 from labelyard.domain.jobs import Job, JobStatus, Segment
 from labelyard.domain.labels import AttributeSpec, InputType, Label
+from labelyard.domain.operations import Operation, OperationStatus
 from labelyard.domain.projects import Project
 from labelyard.domain.tasks import Task, TaskState, TaskTeamMember, TeamRole
 from labelyard.domain.users import ApiToken, BrowserSession, Group, User, UserGroup
@@ -19,6 +20,8 @@ __all__ = [
     "Job",
     "JobStatus",
     "Label",
+    "Operation",
+    "OperationStatus",
     "Project",
     "Segment",
     "Task",

@@ -14,7 +14,10 @@ WRITE_INTENT = "labelyard_writes"
 class UnitOfWork:
     """Use cases change state through ``uow.session`` and call ``commit()`` when done;
     anything not committed is rolled back when the unit of work closes. ``writes=False``
-    marks a unit of work that only reads, so that readers never wait for writers."""
+    marks a unit of work that only reads, so that readers never wait for writers.
+
+    Only the first transaction carries the write intent: a unit of work commits its
+    writes once, and what it reads afterwards holds no lock."""
 
     def __init__(self, session_factory: sessionmaker[Session], *, writes: bool = True) -> None:
         self._session_factory = session_factory
