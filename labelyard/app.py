@@ -21,6 +21,7 @@ from labelyard.adapters.queue.rq import RqRunner
 from labelyard.api import errors
 from labelyard.api.body_limit import BodyLimit
 from labelyard.api.cvat_v1 import router as cvat_v1_router
+from labelyard.api.storage_urls import router as storage_urls_router
 from labelyard.config import Settings
 from labelyard.services import operations
 from labelyard.services.operations import OperationRunner
@@ -62,10 +63,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.session_factory = runtime.session_factory
     app.state.runtime = runtime
     app.state.runner = runner
+    app.state.signer = runtime.signer
+    app.state.storage = runtime.storage
 
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.include_router(cvat_v1_router, prefix=API_PREFIX)
+    app.include_router(storage_urls_router, prefix=API_PREFIX)
     _mount_docs(app)
 
     @app.get(f"{API_PREFIX}/health", tags=["server"])

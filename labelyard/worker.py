@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from labelyard.adapters.db.engine import make_engine, make_session_factory, migrate
+from labelyard.adapters.storage import Storage, UrlSigner, load_or_create_secret, make_storage
 from labelyard.config import Settings
 from labelyard.services import operations
 from labelyard.services.operations import HandlerRegistry
@@ -31,6 +32,8 @@ class Runtime:
     engine: Engine
     session_factory: sessionmaker[Session]
     registry: HandlerRegistry
+    signer: UrlSigner
+    storage: Storage
 
     def run(self, operation_id: str) -> None:
         operations.execute(
@@ -53,7 +56,15 @@ def load_handlers(settings: Settings) -> HandlerRegistry:
 
 def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:
     engine = engine or make_engine(settings.resolved_database_url)
-    return Runtime(settings, engine, make_session_factory(engine), load_handlers(settings))
+    secret = load_or_create_secret(settings)
+    return Runtime(
+        settings,
+        engine,
+        make_session_factory(engine),
+        load_handlers(settings),
+        UrlSigner(secret),
+        make_storage(settings, secret),
+    )
 
 
 _queue_runtime: Runtime | None = None

@@ -1,15 +1,22 @@
 """Entities and their invariants; no web framework, no I/O."""
 
 from labelyard.domain.base import Base, utcnow
+from labelyard.domain.datasets import Asset, AssetKind, Batch, Dataset, DatasetStatus, Scene
 from labelyard.domain.events import ClientEvent
 from labelyard.domain.jobs import Job, JobStatus, Segment
 from labelyard.domain.labels import AttributeSpec, InputType, Label
 from labelyard.domain.operations import Operation, OperationStatus
 from labelyard.domain.projects import Project
-from labelyard.domain.tasks import Task, TaskState, TaskTeamMember, TeamRole
+from labelyard.domain.tasks import Task, TaskFrame, TaskState, TaskTeamMember, TeamRole
 from labelyard.domain.users import ApiToken, BrowserSession, Group, User, UserGroup
 
 __all__ = [
+    "Asset",
+    "AssetKind",
+    "Batch",
+    "Dataset",
+    "DatasetStatus",
+    "Scene",
     "ApiToken",
     "AttributeSpec",
     "Base",
@@ -25,6 +32,7 @@ __all__ = [
     "Project",
     "Segment",
     "Task",
+    "TaskFrame",
     "TaskState",
     "TaskTeamMember",
     "TeamRole",

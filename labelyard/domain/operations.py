@@ -40,6 +40,8 @@ class Operation(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Progress the handler reports beyond a fraction (files done of total, errors...).
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # What the operation works on, e.g. "task:12", so that its latest one can be found.
     target: Mapped[str] = mapped_column(String(64), default="", index=True)
     owner_id: Mapped[int | None] = mapped_column(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from labelyard.domain.base import Base, UTCDateTime, utcnow
@@ -75,6 +75,12 @@ class Task(Base):
     chunk_size: Mapped[int | None] = mapped_column(Integer)
     compressed_chunk_type: Mapped[str] = mapped_column(String(16), default="imageset")
     original_chunk_type: Mapped[str] = mapped_column(String(16), default="imageset")
+    dataset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="RESTRICT"), index=True
+    )
+    use_cache: Mapped[bool] = mapped_column(Boolean, default=True)
+    # How the data was asked for (start_frame, stop_frame, frame_filter, sorting_method).
+    data_params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id], lazy="joined")
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="joined")
@@ -107,6 +113,22 @@ class Task(Base):
 
     def can_move_to(self, state: TaskState) -> bool:
         return state == self.state or state in STATE_TRANSITIONS[TaskState(self.state)]
+
+
+class TaskFrame(Base):
+    """Frame ``frame`` of a task is frame ``asset_frame`` of an asset (0 for images)."""
+
+    __tablename__ = "task_frames"
+
+    task_id: Mapped[int] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    frame: Mapped[int] = mapped_column(Integer, primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="RESTRICT"), index=True)
+    asset_frame: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(1024))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
 
 
 class TaskTeamMember(Base):
