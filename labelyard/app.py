@@ -21,6 +21,7 @@ from labelyard.adapters.queue.rq import RqRunner
 from labelyard.api import errors
 from labelyard.api.body_limit import BodyLimit
 from labelyard.api.cvat_v1 import router as cvat_v1_router
+from labelyard.api.datasets_v1 import router as datasets_v1_router
 from labelyard.api.storage_urls import router as storage_urls_router
 from labelyard.config import Settings
 from labelyard.services import operations
@@ -31,6 +32,8 @@ from labelyard.worker import Runtime, build_runtime
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
+# Requests carrying media files, which may be far larger than any other body.
+UPLOAD_PATHS = r"^/api/v1/(tasks/\d+/data|datasets/\d+/batchs)/?$"
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -67,8 +70,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.storage = runtime.storage
 
     errors.install(app)
-    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_request_bytes,
+        upload_limit=settings.max_upload_bytes,
+        upload_paths=UPLOAD_PATHS,
+    )
     app.include_router(cvat_v1_router, prefix=API_PREFIX)
+    app.include_router(datasets_v1_router, prefix=API_PREFIX)
     app.include_router(storage_urls_router, prefix=API_PREFIX)
     _mount_docs(app)
 

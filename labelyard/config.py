@@ -49,6 +49,9 @@ class Settings(BaseSettings):
         description="Largest JSON or form body accepted outside uploads.",
     )
 
+    max_upload_bytes: int = Field(
+        default=50 * 1024**3, description="Largest media upload (task data, dataset batches)."
+    )
     secret_key: str | None = Field(
         default=None,
         description="Signs local media URLs; when unset one is generated and kept in the data dir.",

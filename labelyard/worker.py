@@ -20,7 +20,10 @@ from labelyard.services.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-BUILT_IN_HANDLER_MODULES: tuple[str, ...] = ()
+BUILT_IN_HANDLER_MODULES: tuple[str, ...] = (
+    "labelyard.services.task_data",
+    "labelyard.services.datasets",
+)
 
 
 @dataclass

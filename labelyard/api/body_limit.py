@@ -14,13 +14,23 @@ class BodyLimit:
     """ASGI middleware. A declared Content-Length over the limit is refused before a
     byte is read; a body without one is read up to the limit, then replayed to the app."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, *, upload_limit: int, upload_paths: str = r"$^"
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.upload_limit = upload_limit
+        self.upload_paths = re.compile(upload_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if self.upload_paths.search(scope["path"]):
+            # Uploads stream to disk as they are parsed; only their size is capped.
+            await BodyLimit(self.app, self.upload_limit, upload_limit=self.upload_limit)(
+                scope, receive, send
+            )
             return
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")

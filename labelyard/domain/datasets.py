@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -14,6 +15,10 @@ from labelyard.domain.base import Base, UTCDateTime, utcnow
 from labelyard.domain.users import User
 
 NAME_MAX = 256
+
+
+def new_storage_prefix() -> str:
+    return f"datasets/{uuid.uuid4().hex}"
 
 
 class Scene(StrEnum):
@@ -49,6 +54,8 @@ class Dataset(Base):
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     storage: Mapped[str] = mapped_column(String(16), default="local")
+    # Where its files live; chosen before the row exists, so files can be stored first.
+    storage_prefix: Mapped[str] = mapped_column(String(64), default=new_storage_prefix)
     created_date: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_date: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -57,10 +64,6 @@ class Dataset(Base):
         back_populates="dataset", cascade="all, delete-orphan", passive_deletes=True,
         order_by="Batch.id",
     )  # fmt: skip
-
-    @property
-    def storage_prefix(self) -> str:
-        return f"datasets/{self.id}"
 
 
 class Batch(Base):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import false, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
-from labelyard.domain import Group, Job, Project, Segment, Task, User
+from labelyard.domain import Dataset, Group, Job, Project, Segment, Task, User
 
 CREATORS = frozenset({Group.ADMIN, Group.BUSINESS, Group.USER})
 WRITERS = CREATORS | {Group.WORKER}
@@ -180,6 +180,18 @@ def can_change_job(actor: Actor, job: Job) -> bool:
     return actor.can_write and (
         can_change_task(actor, job.task) or actor.id in (job.assignee_id, job.reviewer_id)
     )
+
+
+def visible_datasets(actor: Actor) -> ColumnElement[bool]:
+    """Datasets are their owner's (and readable by admins and observers)."""
+    if actor.reads_everything:
+        return true()
+    return Dataset.owner_id == actor.id
+
+
+def can_use_dataset(actor: Actor, dataset: Dataset) -> bool:
+    """Binding a dataset to a task, uploading into it, changing it."""
+    return actor.can_write and (actor.is_admin or dataset.owner_id == actor.id)
 
 
 def can_change_user(actor: Actor, user: User) -> bool:

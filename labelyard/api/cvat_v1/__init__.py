@@ -9,10 +9,13 @@ from labelyard.api.cvat_v1 import (
     projects,
     restrictions,
     server,
+    task_data,
     tasks,
     users,
 )
 
 router = APIRouter()
-for module in (auth, users, projects, tasks, jobs, server, restrictions, operations):
+for module in (
+    auth, users, projects, tasks, task_data, jobs, server, restrictions, operations,
+):  # fmt: skip
     router.include_router(module.router)

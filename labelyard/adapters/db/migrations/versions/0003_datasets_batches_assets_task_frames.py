@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-22 13:59:17.851335
+Create Date: 2026-11-22 14:03:23.353282
 """
 
 import sqlalchemy as sa
@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("owner_id", sa.Integer(), nullable=True),
         sa.Column("storage", sa.String(length=16), nullable=False),
+        sa.Column("storage_prefix", sa.String(length=64), nullable=False),
         sa.Column("created_date", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_date", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
