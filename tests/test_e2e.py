@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.support.media import jpeg
 
 pytestmark = pytest.mark.e2e
 
@@ -175,3 +179,49 @@ def test_seed_002_auth_and_task_flow(start):
     assert "A first admin was created" not in server.output()
     api = httpx.Client(base_url=f"{server.base}/api/v1", timeout=10)
     assert api.get(f"/tasks/{task['id']}", headers=admin).json()["name"] == "test"
+
+
+def test_seed_002_create_a_task_with_data(start):
+    """Create -> upload 3 images -> poll status -> list -> meta -> chunk."""
+    server = start()
+    password = re.search(r"password '([^']+)'", server.output()).group(1)
+    api = httpx.Client(base_url=f"{server.base}/api/v1", timeout=30)
+    key = api.post("/auth/login", json={"username": "root", "password": password}).json()["key"]
+    headers = {"Authorization": f"Token {key}"}
+    task = api.post("/tasks", headers=headers, json={"name": "testCreate", "labels": LABELS})
+    task_id = task.json()["id"]
+
+    images = [(f"00000000{n}.jpg", jpeg(96, 64, shade=n)) for n in (1296, 776, 285)]
+    files = [(f"client_files[{i}]", (name, data)) for i, (name, data) in enumerate(images)]
+    posted = api.post(
+        f"/tasks/{task_id}/data", headers=headers, data={"image_quality": "70"}, files=files
+    )
+    assert posted.status_code == 202, posted.text
+    assert sorted(posted.json()["client_files"]) == sorted(name for name, _ in images)
+    deadline = time.monotonic() + 30
+    while (state := api.get(f"/tasks/{task_id}/status", headers=headers).json())["state"] not in (
+        "Finished",
+        "Failed",
+    ):
+        assert time.monotonic() < deadline, state
+        time.sleep(0.1)
+    assert state == {"state": "Finished", "message": ""}
+
+    listed = api.get("/tasks", headers=headers, params={"page_size": 10, "page": 1}).json()
+    listed_task = listed["results"][0]
+    assert (listed_task["id"], listed_task["size"], listed_task["mode"]) == (
+        task_id,
+        3,
+        "annotation",
+    )
+    assert listed_task["segments"][0]["jobs"][0]["status"] == "annotation"
+    meta = api.get(f"/tasks/{task_id}/data/meta", headers=headers).json()
+    assert [frame["name"] for frame in meta["frames"]] == sorted(name for name, _ in images)
+    chunk = api.get(
+        f"/tasks/{task_id}/data",
+        headers=headers,
+        params={"type": "chunk", "number": 0, "quality": "compressed"},
+    )
+    assert chunk.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(chunk.content)) as archive:
+        assert len(archive.namelist()) == 3
