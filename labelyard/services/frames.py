@@ -202,12 +202,15 @@ def read_preview(uow: UnitOfWork, storage: Storage, files: AssetFiles, task: Tas
     return key
 
 
-def forget_chunks(storage: Storage, task_id: int, keep: Sequence[str] = ()) -> None:
-    """Drop a task's cached chunks and preview, except ``keep``."""
-    kept = set(keep)
-    for key in list(storage.list(f"tasks/{task_id}/")):
-        if key not in kept:
-            storage.delete(key)
+def forget_chunk(storage: Storage, task_id: int, number: int) -> None:
+    for quality in QUALITIES:
+        for video in (False, True):
+            storage.delete(chunk_key(task_id, quality, number, video))
+
+
+def forget_media(storage: Storage, task_id: int) -> None:
+    """Drop a deleted task's cached chunks and preview."""
+    storage.delete_prefix(f"tasks/{task_id}/")
 
 
 def _lock_for(key: str) -> threading.Lock:

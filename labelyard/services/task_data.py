@@ -38,7 +38,7 @@ from labelyard.services.frames import (
     FrameRef,
     build_chunk,
     chunk_key,
-    forget_chunks,
+    forget_chunk,
     is_video_chunk,
 )
 from labelyard.services.operations import OperationContext, UserFacingError
@@ -221,7 +221,8 @@ def attach_data(context: OperationContext) -> dict[str, Any]:
             context.progress(0.97, "Saving")
             result = _record(context, snapshot, request, plan, assets, chunk_size)
         if snapshot.size % chunk_size:
-            forget_chunks(storage, snapshot.id, keep=written)  # the last old chunk grew
+            # The last chunk of the old frames now has more frames: build it again.
+            forget_chunk(storage, snapshot.id, (snapshot.size - 1) // chunk_size)
         return result
     except BaseException:
         for key in written:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import lzma
 import os
 import re
@@ -21,6 +22,7 @@ MiB = 1024**2
 _BLOCK = MiB
 _JUNK_FILES = frozenset({"thumbs.db", "desktop.ini"})
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_BAD_NAME_ERRORS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL})
 # What reading a damaged archive can raise (bz2 and zipfile use OSError and RuntimeError).
 _READ_ERRORS = (
     OSError,
@@ -129,6 +131,8 @@ class _Extraction:
             raise self.refuse(member, "clashes with another file of the same name") from None
         except (IsADirectoryError, NotADirectoryError):
             raise self.refuse(member, "clashes with a folder of the same name") from None
+        except OSError as error:
+            raise self._unstorable(member, error) from None
         self.files.append(target)
         with output:
             while block := self._read(member, source):
@@ -150,14 +154,21 @@ class _Extraction:
         directory = self.root
         for part in parts:
             directory = directory / part
-            if directory.is_symlink():
-                raise self.refuse(member, "would be written through a symbolic link")
-            if directory.is_dir():
+            try:
+                mode = directory.lstat().st_mode
+            except FileNotFoundError:
+                try:
+                    directory.mkdir()
+                except OSError as error:
+                    raise self._unstorable(member, error) from None
+                self._made_dirs.append(directory)
                 continue
-            if directory.exists():
+            except OSError as error:
+                raise self._unstorable(member, error) from None
+            if stat.S_ISLNK(mode):
+                raise self.refuse(member, "would be written through a symbolic link")
+            if not stat.S_ISDIR(mode):
                 raise self.refuse(member, "clashes with a file of the same name")
-            directory.mkdir()
-            self._made_dirs.append(directory)
         return directory
 
     def _read(self, member: str, source: IO[bytes]) -> bytes:
@@ -165,6 +176,11 @@ class _Extraction:
             return source.read(_BLOCK)
         except _READ_ERRORS as error:
             raise self.refuse(member, f"cannot be read ({error})") from None
+
+    def _unstorable(self, member: str, error: OSError) -> Exception:
+        if error.errno in _BAD_NAME_ERRORS:
+            return self.refuse(member, "has a name the file system cannot store")
+        return error  # the disk's trouble (full, read-only), not the archive's
 
     def _too_big(self, total: int) -> str:
         return f"takes the content to {total} bytes; the limit is {self.max_total_bytes}"

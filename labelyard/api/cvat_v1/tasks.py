@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from labelyard.api.cvat_v1.schemas import JobOut, TaskOut
 from labelyard.api.deps import ActorDep, IdQuery, LinksDep, UowDep
 from labelyard.api.pagination import Page, PageDep, paginate
-from labelyard.services import jobs, tasks
+from labelyard.services import frames, jobs, tasks
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -78,8 +78,10 @@ def update_task(
 
 
 @router.delete("/{task_id:int}", status_code=204)
-def delete_task(task_id: int, actor: ActorDep, uow: UowDep) -> Response:
+def delete_task(task_id: int, request: Request, actor: ActorDep, uow: UowDep) -> Response:
+    """Deletes the task with its jobs, annotations and cached chunks (its dataset stays)."""
     tasks.delete_task(uow, actor, task_id)
+    frames.forget_media(request.app.state.storage, task_id)
     return Response(status_code=204)
 
 

@@ -30,6 +30,14 @@ def wait_status(client, headers, task_id, timeout=30):
     raise AssertionError(f"still {state}")
 
 
+def chunk_names(client, headers, task_id, number=0):
+    chunk = client.get(
+        f"{API}/tasks/{task_id}/data", headers=headers, params={"type": "chunk", "number": number}
+    )
+    with zipfile.ZipFile(io.BytesIO(chunk.content)) as archive:
+        return archive.namelist()
+
+
 def upload(client, headers, task_id, files, **form):
     data = {"image_quality": "70", **form}
     multipart = [(f"client_files[{i}]", (name, content)) for i, (name, content) in enumerate(files)]
@@ -123,6 +131,7 @@ def test_appending_data_adds_segments_and_jobs(client, factory):
     task_id = create_task(client, headers, segment_size=2)
     upload(client, headers, task_id, [(f"a{n}.jpg", jpeg(shade=n)) for n in range(3)])
     assert wait_status(client, headers, task_id)["state"] == "Finished"
+    assert len(chunk_names(client, headers, task_id)) == 3  # now cached
     upload(client, headers, task_id, [(f"b{n}.jpg", jpeg(shade=n)) for n in range(2)])
     assert wait_status(client, headers, task_id)["state"] == "Finished"
     task = client.get(f"{API}/tasks/{task_id}", headers=headers).json()
@@ -137,6 +146,7 @@ def test_appending_data_adds_segments_and_jobs(client, factory):
         for f in client.get(f"{API}/tasks/{task_id}/data/meta", headers=headers).json()["frames"]
     ]
     assert names == ["a0.jpg", "a1.jpg", "a2.jpg", "b0.jpg", "b1.jpg"]
+    assert len(chunk_names(client, headers, task_id)) == 5  # the cached chunk was rebuilt
 
 
 def test_a_broken_image_fails_the_task_data_and_leaves_nothing(client, factory):
