@@ -158,6 +158,12 @@ def list_items(
     return stmt.order_by(Asset.id)
 
 
+def check_can_upload(uow: UnitOfWork, actor: Actor, dataset_id: int) -> None:
+    """Refuse before any file is received when the actor may not upload into it."""
+    if not access.can_use_dataset(actor, get_dataset(uow, actor, dataset_id)):
+        raise PermissionDenied()
+
+
 def start_upload(
     uow: UnitOfWork,
     runner: operations.OperationRunner,

@@ -88,6 +88,13 @@ class DataRequest(BaseModel):
         return int(self.frame_filter.split("=")[1]) if self.frame_filter else 1
 
 
+def check_can_add(uow: UnitOfWork, actor: Actor, task_id: int) -> None:
+    """Refuse before any file is received when the actor may not give the task data."""
+    task = get_task(uow, actor, task_id)
+    if not access.can_change_task(actor, task):
+        raise PermissionDenied()
+
+
 def request_data(
     uow: UnitOfWork,
     runner: operations.OperationRunner,

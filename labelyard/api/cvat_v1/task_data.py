@@ -28,6 +28,7 @@ async def add_data(task_id: int, request: Request, actor: ActorDep, uow: UowDep)
     """Attach images, a video, archives, share files, remote files or an existing dataset
     to the task; answers at once, poll ``GET /tasks/{id}/status``. A task with data gets
     the new frames appended as new segments and jobs."""
+    await run_in_threadpool(task_data.check_can_add, uow, actor, task_id)
     fields, uploads = await read_upload_form(request)
     try:
         data = task_data.DataRequest.model_validate(fields)

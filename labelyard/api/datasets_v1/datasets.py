@@ -181,6 +181,7 @@ async def upload_batch(
     """Upload a batch: multipart files (images, videos, zip/tar archives), or
     ``remote_files`` / ``server_files``; ``name`` names the batch. Answers an upload id at
     once; ``GET /datasets/process/{upload-id}`` follows it."""
+    await run_in_threadpool(datasets.check_can_upload, uow, actor, dataset_id)
     fields, uploads = await read_upload_form(request)
     storage: Storage = request.app.state.storage
     staged = await run_in_threadpool(stage_uploads, storage, uploads) if uploads else []
