@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
 
 import av
-from av.audio.stream import AudioStream
-from av.video.stream import VideoStream
 from PIL import Image, ImageChops, ImageDraw, ImageStat
 
 
@@ -36,7 +33,7 @@ def write_video(
     """An H.264 MP4 of ``frame_image(0..frames-1)`` with a keyframe every ``keyint`` frames."""
     options = {"movflags": "faststart"} if faststart else {}
     with av.open(str(path), mode="w", options=options) as container:
-        stream = cast(VideoStream, container.add_stream("libx264", rate=fps))
+        stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
         stream.options = {
@@ -57,7 +54,7 @@ def write_video(
 def write_audio(path: Path) -> Path:
     """An MP4 holding a short silent AAC track and no video."""
     with av.open(str(path), mode="w", format="mp4") as container:
-        stream = cast(AudioStream, container.add_stream("aac", rate=44100))
+        stream = container.add_stream("aac", rate=44100)
         stream.layout = "mono"
         for number in range(10):
             frame = av.AudioFrame(format="fltp", layout="mono", samples=1024)

@@ -76,7 +76,7 @@ def test_zip_extracts_regular_files_in_order_and_skips_junk(tmp_path: Path, dest
 @pytest.mark.parametrize("mode", TAR_MODES)
 def test_tar_extracts_regular_files_in_order_and_skips_junk(tmp_path: Path, dest: Path, mode: str):
     folder = _special("dir", tarfile.DIRTYPE)
-    members = [folder, *CONTENT.items(), *JUNK.items()]
+    members: list[tarfile.TarInfo | tuple[str, bytes]] = [folder, *CONTENT.items(), *JUNK.items()]
     files = extract_archive(_tar(tmp_path / "upload.tar", members, mode), dest)
     assert files == [dest / name for name in CONTENT]
     assert [path.read_bytes() for path in files] == list(CONTENT.values())
@@ -219,6 +219,25 @@ def test_clashing_names_are_refused_and_existing_files_kept(tmp_path: Path, dest
     assert (dest / "kept.jpg").read_bytes() == b"mine"
     with pytest.raises(MediaError, match=r"member 'kept\.jpg/x\.jpg' clashes with a file"):
         extract_archive(_zip(tmp_path / "under.zip", {"kept.jpg/x.jpg": b"x"}), dest)
+
+
+def test_symbolic_links_already_in_dest_are_not_followed(tmp_path: Path, dest: Path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    dest.mkdir()
+    (dest / "linked").symlink_to(elsewhere)
+    with pytest.raises(MediaError, match=r"'linked/a\.jpg' would be written through a symbolic"):
+        extract_archive(_zip(tmp_path / "up.zip", {"linked/a.jpg": b"x"}), dest)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_names_the_file_system_cannot_store_are_refused(tmp_path: Path, dest: Path):
+    long = "x" * 300 + ".jpg"
+    for name in (long, f"{long}/a.jpg"):
+        archive = _zip(tmp_path / "long.zip", {"a.jpg": b"fine", name: b"long"})
+        with pytest.raises(MediaError, match=r"has a name the file system cannot store$"):
+            extract_archive(archive, dest)
+        assert _left_in(dest) == []
 
 
 def test_damaged_and_foreign_files_are_refused(tmp_path: Path, dest: Path):

@@ -32,7 +32,7 @@ def test_videos(video: Path, bframe_video: Path, tmp_path: Path):
 @pytest.mark.parametrize("mode", ["w", "w:gz", "w:bz2", "w:xz"])
 def test_tar_archives(tmp_path: Path, mode: str):
     path = tmp_path / "upload.bin"
-    with tarfile.open(path, mode) as bundle:
+    with tarfile.open(path, mode) as bundle:  # type: ignore[call-overload]
         info = tarfile.TarInfo("a.txt")
         info.size = 5
         bundle.addfile(info, io.BytesIO(b"hello"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 import av
 import pytest
@@ -19,7 +20,12 @@ from tests.adapters.media.samples import (
 )
 
 
-def _index(info: VideoInfo) -> dict[str, list[int]]:
+class _Index(TypedDict):
+    keyframes: list[int]
+    keyframe_pts: list[int]
+
+
+def _index(info: VideoInfo) -> _Index:
     return {"keyframes": info.keyframes, "keyframe_pts": info.keyframe_pts}
 
 
