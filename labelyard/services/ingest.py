@@ -129,7 +129,7 @@ def probe(file: GatheredFile) -> ProbedFile:
     try:
         kind = classify(file.path)
         if kind == "image":
-            image = probe_image(file.path)
+            image = probe_image(file.path, thorough=False)
             return ProbedFile(
                 file, AssetKind.IMAGE, image.width, image.height, 1, None, None, size, {}
             )

@@ -170,3 +170,23 @@ def test_make_preview_keeps_the_aspect_ratio(
 ):
     preview = Image.open(io.BytesIO(make_preview(frame_image(0, source), size)))
     assert (preview.format, preview.size) == ("JPEG", expected)
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.6, 0.99])
+def test_the_quick_probe_finds_truncated_jpegs(tmp_path: Path, cut: float):
+    whole = tmp_path / "whole.jpg"
+    Image.effect_noise((640, 480), 60).convert("RGB").save(whole, "JPEG", quality=90)
+    data = whole.read_bytes()
+    cut_file = tmp_path / "cut.jpg"
+    cut_file.write_bytes(data[: int(len(data) * cut)])
+    assert probe_image(whole, thorough=False) == probe_image(whole)
+    with pytest.raises(MediaError, match=r"cut\.jpg: the image is truncated"):
+        probe_image(cut_file, thorough=False)
+
+
+def test_the_quick_probe_accepts_bytes_after_the_end_marker(tmp_path: Path):
+    path = tmp_path / "camera.jpg"
+    frame_image(3).save(path, "JPEG")
+    path.write_bytes(path.read_bytes() + b"\x00" * 100 + b"maker data")
+    info = probe_image(path, thorough=False)
+    assert (info.width, info.height) == (320, 240)
