@@ -80,8 +80,10 @@ def gather(
         kind = source["kind"]
         if kind == "staged":
             name = source["name"]
-            local = slot / PurePosixPath(name).name
-            storage.download(source["key"], local)
+            stored = storage.local_path(source["key"])
+            local = stored or slot / PurePosixPath(name).name
+            if stored is None:
+                storage.download(source["key"], local)
         elif kind == "share":
             name = source["path"]
             local = share_file(settings, name)

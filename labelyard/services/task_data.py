@@ -336,7 +336,11 @@ def _plan(task: TaskSnapshot, assets: list[Asset], request: DataRequest) -> Plan
         raise UserFacingError("No media files were given.")
     videos = [a for a in assets if a.kind == AssetKind.VIDEO]
     if videos and len(assets) > 1:
-        raise UserFacingError("A task takes either images or one video, not both or more videos.")
+        others = ", ".join(a.name for a in assets if a is not videos[0])
+        raise UserFacingError(
+            f"{others}: a task takes either images or one video ({videos[0].name}), not both"
+            " or more videos."
+        )
     if task.size and (task.mode == "interpolation") != bool(videos):
         raise UserFacingError("Images and video cannot be mixed in one task.")
     by_name = {a.name: a for a in assets}
