@@ -23,6 +23,7 @@ from labelyard.app import create_app
 from labelyard.config import Settings
 from labelyard.domain import Base
 from tests.factories import Factory
+from tests.support.services import free_port, run_moto_server
 
 
 def pytest_report_header() -> str:
@@ -109,9 +110,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = shutil.which("redis-server")
     if server is None:
         pytest.fail("redis-server is not installed; `make test` installs it")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     directory = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen(
         [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -127,6 +126,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield url
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a moto S3 server running for this test session."""
+    yield from run_moto_server(tmp_path_factory.mktemp("moto"))
 
 
 @pytest.fixture

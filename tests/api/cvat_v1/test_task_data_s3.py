@@ -5,10 +5,6 @@ bucket and nothing under the local media dir."""
 from __future__ import annotations
 
 import io
-import shutil
-import socket
-import subprocess
-import sys
 import time
 import uuid
 import zipfile
@@ -17,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -26,54 +21,7 @@ from labelyard.config import Settings
 from tests.support.media import jpeg
 
 API = "/api/v1"
-STARTUP_SECONDS = 30
 IMAGES = [(f"00000000{n}.jpg", jpeg(64 + n * 8, 48, shade=n)) for n in (3, 1, 2)]
-
-
-def _moto_server() -> str:
-    beside_python = Path(sys.executable).parent / "moto_server"
-    found = str(beside_python) if beside_python.exists() else shutil.which("moto_server")
-    if not found:
-        pytest.fail("moto_server is missing: install the test extra (pip install -e '.[test]').")
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A moto S3 server for the session, started as tests/adapters/storage/conftest.py does."""
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("moto-api") / "moto_server.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [_moto_server(), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"moto_server exited early:\n{log_path.read_text()}")
-            try:
-                httpx.get(endpoint, timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"moto_server did not answer:\n{log_path.read_text()}")
-                time.sleep(0.1)
-        yield endpoint
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 @pytest.fixture
