@@ -10,16 +10,19 @@ import time
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from redis import Redis
 
 from labelyard.adapters.db.engine import make_engine, make_session_factory, migrate
 from labelyard.adapters.queue.rq import RqRunner
+from labelyard.app import create_app
 from labelyard.config import Settings
 from labelyard.domain import Operation
 from labelyard.services import operations
 from labelyard.services.access import Actor
 from labelyard.services.uow import UnitOfWork
 from tests.factories import Factory
+from tests.support.media import jpeg
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -140,3 +143,28 @@ def test_the_worker_needs_redis(tmp_path):
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "LABELYARD_REDIS_URL" in result.stderr
+
+
+def test_task_data_runs_on_a_queue_worker(queue, redis_url, fresh_database_url, tmp_path):
+    """The server only enqueues; a `labelyard worker` sharing its database and storage
+    turns the upload into frames, segments and jobs."""
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=fresh_database_url, redis_url=redis_url
+    )
+    app = create_app(settings)
+    factory = Factory(app.state.session_factory)
+    admin = factory.admin()
+    headers = factory.headers(admin)
+    with TestClient(app) as client:
+        task = client.post("/api/v1/tasks", headers=headers, json={"name": "queued"}).json()
+        files = [(f"client_files[{n}]", (f"{n}.jpg", jpeg(shade=n))) for n in range(3)]
+        response = client.post(f"/api/v1/tasks/{task['id']}/data", headers=headers, files=files)
+        assert response.status_code == 202, response.text
+        status = client.get(f"/api/v1/tasks/{task['id']}/status", headers=headers).json()
+        assert status["state"] == "Queued"  # no worker yet
+        queue.start_worker("--burst").wait(timeout=60)
+        status = client.get(f"/api/v1/tasks/{task['id']}/status", headers=headers).json()
+        assert status == {"state": "Finished", "message": ""}
+        meta = client.get(f"/api/v1/tasks/{task['id']}/data/meta", headers=headers).json()
+        assert [frame["name"] for frame in meta["frames"]] == ["0.jpg", "1.jpg", "2.jpg"]
+    app.state.runner.shutdown()
