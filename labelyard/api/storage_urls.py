@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from starlette.responses import Response
 
 from labelyard.adapters.storage import (
@@ -21,6 +21,7 @@ from labelyard.adapters.storage import (
     UrlSigner,
     content_disposition,
 )
+from labelyard.api.responses import MediaFileResponse
 
 router = APIRouter(prefix="/storage", tags=["storage"])
 
@@ -61,7 +62,7 @@ def fetch_object(
         if path is not None:
             if not path.is_file():
                 raise MissingObject(key)
-            return FileResponse(path, media_type=media_type, headers=headers)
+            return MediaFileResponse(path, media_type=media_type, headers=headers)
         stream = storage.open(key)
     except (MissingObject, InvalidKey) as error:
         raise HTTPException(status_code=404, detail="Not found.") from error

@@ -16,6 +16,7 @@ from labelyard.adapters.storage import Storage, check_key
 from labelyard.services.errors import InvalidInput
 
 MAX_UPLOAD_FILES = 100_000
+IN_MEMORY_BYTES = 8 * 1024 * 1024
 ARRAY_FIELDS = {"client_files", "server_files", "remote_files", "dataset_ids", "files"}
 
 
@@ -58,9 +59,13 @@ def stage_uploads(storage: Storage, uploads: list[UploadFile]) -> list[dict[str,
                 check_key(key)
             except ValueError:
                 key = f"{prefix}/{index:06d}/file_{index}"
-            local = f"{scratch}/{index:06d}"
-            with open(local, "wb") as out:
-                shutil.copyfileobj(upload.file, out, 1 << 20)
-            storage.put_file(key, Path(local))
+            if upload.size is not None and upload.size <= IN_MEMORY_BYTES:
+                # Starlette keeps small files in memory: store them without a scratch copy.
+                storage.put_bytes(key, upload.file.read())
+            else:
+                local = f"{scratch}/{index:06d}"
+                with open(local, "wb") as out:
+                    shutil.copyfileobj(upload.file, out, 1 << 20)
+                storage.put_file(key, Path(local))
             staged.append({"kind": "staged", "key": key, "name": name})
     return staged

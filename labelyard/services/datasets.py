@@ -270,12 +270,12 @@ def _report(
     context: OperationContext, done: int, total: int, done_bytes: int, total_bytes: int,
     errors: list[dict[str, str]],
 ) -> None:  # fmt: skip
-    with context.uow() as uow:
-        operation = uow.session.get_one(Operation, context.operation_id)
-        operation.details = {"files_total": total, "files_done": done, "bytes_total": total_bytes,
-                             "bytes_done": done_bytes, "errors": list(errors)}  # fmt: skip
-        uow.commit()
-    context.progress(0.9 * done / max(total, 1), f"{done} of {total} files")
+    details = {"files_total": total, "files_done": done, "bytes_total": total_bytes,
+               "bytes_done": done_bytes, "errors": list(errors)}  # fmt: skip
+    context.progress(
+        0.9 * done / max(total, 1), f"{done} of {total} files", details=details,
+        force=done == total,
+    )  # fmt: skip
 
 
 def register(registry: operations.HandlerRegistry) -> None:

@@ -4,8 +4,10 @@ frames and previews, decoded from the dataset's assets."""
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -13,7 +15,7 @@ from typing import Literal
 from PIL import Image
 from sqlalchemy import select
 
-from labelyard.adapters.media.chunks import image_chunk, original_chunk, video_chunk
+from labelyard.adapters.media.chunks import image_chunk, jpeg_zip, original_chunk, video_chunk
 from labelyard.adapters.media.images import encode_jpeg, load_image, make_preview
 from labelyard.adapters.media.video import read_frames
 from labelyard.adapters.storage import Storage
@@ -22,6 +24,7 @@ from labelyard.domain import Asset, AssetKind, Task, TaskFrame
 from labelyard.services.errors import NotFound
 from labelyard.services.uow import UnitOfWork
 
+CODEC_THREADS = min(4, os.cpu_count() or 1)
 Quality = Literal["compressed", "original"]
 QUALITIES: tuple[Quality, ...] = ("compressed", "original")
 _locks: dict[str, threading.Lock] = {}
@@ -140,6 +143,18 @@ def build_chunk(
                                 files.path(asset)))  # fmt: skip
         if len(entries) == len(refs):
             return original_chunk(entries)
+    if all(assets[ref.asset_id].kind == AssetKind.IMAGE for ref in refs) and not (
+        is_video_chunk(task, quality)
+    ):
+        # Pillow releases the GIL while it decodes and encodes: use every core.
+        quality_value = max(task.image_quality, 1)
+
+        def encoded(ref: FrameRef) -> bytes:
+            asset = assets[ref.asset_id]
+            return encode_jpeg(load_image(files.path(asset), name=asset.name), quality_value)
+
+        with ThreadPoolExecutor(max_workers=CODEC_THREADS) as pool:
+            return jpeg_zip(pool.map(encoded, refs))
     images = decode(refs, assets, files)
     video_assets = [a for a in assets.values() if a.kind == AssetKind.VIDEO]
     if is_video_chunk(task, quality):

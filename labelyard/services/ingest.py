@@ -41,6 +41,7 @@ class GatheredFile:
     name: str  # the path it will have in its batch
     path: Path
     source: str  # what the user named: an upload, a share path, a URL
+    kind: str | None = None  # already classified: "image" or "video"
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def _unpack(name: str, local: Path, dest: Path) -> list[GatheredFile]:
     except MediaError as exc:
         raise UserFacingError(_named(exc, name)) from None
     if kind != "archive":
-        return [GatheredFile(name, local, name)]
+        return [GatheredFile(name, local, name, kind)]
     dest.mkdir()
     try:
         members = extract_archive(local, dest)
@@ -129,7 +130,7 @@ def probe(file: GatheredFile) -> ProbedFile:
     not media."""
     size = file.path.stat().st_size
     try:
-        kind = classify(file.path)
+        kind = file.kind or classify(file.path)
         if kind == "image":
             image = probe_image(file.path, thorough=False)
             return ProbedFile(

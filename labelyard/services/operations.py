@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,6 +24,9 @@ from labelyard.services.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
+# Progress reports closer together than this are not written: per-file reports over
+# thousands of files would otherwise cost a transaction each.
+PROGRESS_INTERVAL = 0.5
 RESTART_MESSAGE = "Interrupted: the server restarted while this operation ran. Retry it."
 LOST_WORKER_MESSAGE = "Interrupted: the worker running this operation stopped. Retry it."
 
@@ -53,16 +57,31 @@ class OperationContext:
         self.attempt = operation.attempts
         self.deps = deps
         self.session_factory = session_factory
+        self._last_progress = 0.0
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)
 
-    def progress(self, fraction: float, message: str | None = None) -> None:
-        """Record progress (0-1) and an optional message; raises OperationCancelled when
-        a cancel was asked for, so handlers stop at a step boundary."""
+    def progress(
+        self,
+        fraction: float,
+        message: str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+        force: bool = False,
+    ) -> None:
+        """Record progress (0-1), an optional message and details (counters, per-file
+        errors), at most every PROGRESS_INTERVAL seconds unless ``force``; raises
+        OperationCancelled when a cancel was asked for, so handlers stop at a step."""
+        now = time.monotonic()
+        if not force and now - self._last_progress < PROGRESS_INTERVAL:
+            return
+        self._last_progress = now
         values: dict[str, Any] = {"progress": min(max(fraction, 0.0), 1.0), "heartbeat": utcnow()}
         if message is not None:
             values["message"] = message
+        if details is not None:
+            values["details"] = details
         with self.uow() as uow:
             uow.session.execute(
                 update(Operation).where(Operation.id == self.operation_id).values(**values)

@@ -52,10 +52,15 @@ def default_chunk_size(width: int, height: int, *, video: bool = False) -> int:
 def image_chunk(images: Iterable[Image.Image], quality: int) -> bytes:
     """A compressed ``imageset`` chunk: an uncompressed zip of the frames as JPEGs named
     ``000000.jpeg``, ``000001.jpeg``, ... (CVAT's ZipCompressedChunkWriter)."""
+    return jpeg_zip(encode_jpeg(image, quality) for image in images)
+
+
+def jpeg_zip(jpegs: Iterable[bytes]) -> bytes:
+    """Already encoded JPEGs as an ``imageset`` chunk (see image_chunk)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as chunk:
-        for index, image in enumerate(images):
-            chunk.writestr(f"{index:06d}.jpeg", encode_jpeg(image, quality))
+        for index, jpeg in enumerate(jpegs):
+            chunk.writestr(f"{index:06d}.jpeg", jpeg)
     return buffer.getvalue()
 
 

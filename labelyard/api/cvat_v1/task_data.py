@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from labelyard.adapters.storage import Storage
 from labelyard.api.deps import ActorDep, SettingsDep, UowDep
 from labelyard.api.errors import validation_fields
+from labelyard.api.responses import MediaFileResponse
 from labelyard.api.uploads import read_upload_form, stage_uploads
 from labelyard.domain import Task
 from labelyard.services import frames, ingest, jobs, task_data
@@ -140,7 +141,7 @@ def _read(
 def _stored(storage: Storage, key: str, media_type: str) -> Response:
     local = storage.local_path(key)
     if local is not None:
-        return FileResponse(local, media_type=media_type)
+        return MediaFileResponse(local, media_type=media_type)
     return StreamingResponse(storage.open(key), media_type=media_type)
 
 
