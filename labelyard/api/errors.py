@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
+from labelyard.adapters.media.errors import MediaError
 from labelyard.services.errors import (
     Conflict,
     InvalidInput,
@@ -99,6 +100,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ReadOnlyFields)
     async def _read_only(_: Request, exc: ReadOnlyFields) -> JSONResponse:
         return field_errors_response({name: ["This field is read-only."] for name in exc.names})
+
+    @app.exception_handler(MediaError)
+    async def _media(_: Request, exc: MediaError) -> JSONResponse:
+        # A stored file that cannot be decoded (damaged after its upload was accepted).
+        log.warning("media error: %s", exc)
+        return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
