@@ -90,7 +90,9 @@ def install(app: FastAPI) -> None:
             return field_errors_response(exc.fields, exc.detail)
         status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
         headers = {"WWW-Authenticate": 'Token realm="api"'} if status == 401 else None
-        return JSONResponse({"detail": exc.detail}, status_code=status, headers=headers)
+        return JSONResponse(
+            {"detail": exc.detail, **exc.extra}, status_code=status, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

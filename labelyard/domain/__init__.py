@@ -1,5 +1,6 @@
 """Entities and their invariants; no web framework, no I/O."""
 
+from labelyard.domain.annotations import LabeledShape, LabeledTag, LabeledTrack, ShapeType
 from labelyard.domain.base import Base, utcnow
 from labelyard.domain.datasets import Asset, AssetKind, Batch, Dataset, DatasetStatus, Scene
 from labelyard.domain.events import ClientEvent
@@ -26,11 +27,15 @@ __all__ = [
     "Job",
     "JobStatus",
     "Label",
+    "LabeledShape",
+    "LabeledTag",
+    "LabeledTrack",
     "Operation",
     "OperationStatus",
     "Project",
     "Scene",
     "Segment",
+    "ShapeType",
     "Task",
     "TaskFrame",
     "TaskState",

@@ -52,6 +52,8 @@ class Job(Base):
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.ANNOTATION)
+    # Incremented by every annotation write; clients send it back to detect stale writes.
+    annotation_version: Mapped[int] = mapped_column(Integer, default=0)
 
     segment: Mapped[Segment] = relationship(back_populates="jobs", lazy="joined")
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="joined")

@@ -9,6 +9,8 @@ class LabelyardError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+        # More fields for the answer, e.g. the current version with a 409.
+        self.extra: dict[str, object] = {}
 
 
 class NotAuthenticated(LabelyardError):

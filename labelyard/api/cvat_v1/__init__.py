@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from labelyard.api.cvat_v1 import (
+    annotations,
     auth,
     jobs,
     operations,
@@ -16,6 +17,7 @@ from labelyard.api.cvat_v1 import (
 
 router = APIRouter()
 for module in (
-    auth, users, projects, tasks, task_data, jobs, server, restrictions, operations,
+    auth, users, projects, tasks, task_data, jobs, annotations, server, restrictions,
+    operations,
 ):  # fmt: skip
     router.include_router(module.router)

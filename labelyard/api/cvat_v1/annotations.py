@@ -1,0 +1,60 @@
+"""``/jobs/{id}/annotations``: CVAT's annotation model, versioned."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Header, Query, Response
+
+from labelyard.api.deps import ActorDep, UowDep
+from labelyard.services import annotations as job_annotations
+
+router = APIRouter(tags=["annotations"])
+IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=64)]
+
+
+def _json(data: object) -> Response:
+    # Annotations can be large: orjson straight to bytes, no intermediate encoding pass.
+    return Response(orjson.dumps(data), media_type="application/json")
+
+
+@router.get("/jobs/{job_id:int}/annotations")
+def read_annotations(job_id: int, actor: ActorDep, uow: UowDep) -> Response:
+    """The job's tags, shapes and tracks, and their ``version``."""
+    return _json(job_annotations.read(uow, actor, job_id))
+
+
+@router.put("/jobs/{job_id:int}/annotations")
+def replace_annotations(
+    job_id: int,
+    body: job_annotations.AnnotationsIn,
+    actor: ActorDep,
+    uow: UowDep,
+    if_match: IfMatch = None,
+) -> Response:
+    """Replace all of the job's annotations. Send the ``version`` you read (in the body or
+    as ``If-Match``) to be refused with 409 instead of overwriting someone's newer work."""
+    return _json(job_annotations.write(uow, actor, job_id, body, action=None, if_match=if_match))
+
+
+@router.patch("/jobs/{job_id:int}/annotations")
+def change_annotations(
+    job_id: int,
+    body: job_annotations.AnnotationsIn,
+    actor: ActorDep,
+    uow: UowDep,
+    action: Annotated[job_annotations.Action, Query()],
+    if_match: IfMatch = None,
+) -> Response:
+    """``action=create`` adds the objects (ids are assigned), ``update`` replaces objects
+    by id, ``delete`` removes them by id. Every write increments ``version``."""
+    return _json(job_annotations.write(uow, actor, job_id, body, action=action, if_match=if_match))
+
+
+@router.delete("/jobs/{job_id:int}/annotations", status_code=204)
+def delete_annotations(
+    job_id: int, actor: ActorDep, uow: UowDep, if_match: IfMatch = None
+) -> Response:
+    job_annotations.clear(uow, actor, job_id, if_match)
+    return Response(status_code=204)

@@ -1,0 +1,311 @@
+"""Job annotations: seed 002's save flow, validation, versions, the task lifecycle."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+
+from labelyard.domain import Task
+from labelyard.services import jobs
+
+API = "/api/v1"
+
+
+@pytest.fixture
+def world(client, factory):
+    """A task with labels car (select "model" BMW/Audi) and person, 10 frames in two
+    jobs of 5, owned by an annotator."""
+    owner = factory.user("owner")
+    headers = factory.headers(owner)
+    task = client.post(
+        f"{API}/tasks",
+        headers=headers,
+        json={
+            "name": "t",
+            "labels": [
+                {
+                    "name": "car",
+                    "attributes": [
+                        {
+                            "name": "model",
+                            "mutable": False,
+                            "input_type": "select",
+                            "default_value": "BMW",
+                            "values": ["BMW", "Audi"],
+                        },
+                        {
+                            "name": "speed",
+                            "mutable": True,
+                            "input_type": "number",
+                            "default_value": "0",
+                            "values": ["0", "100", "5"],
+                        },
+                    ],
+                },
+                {"name": "person"},
+            ],
+        },
+    ).json()
+    # Jobs come from data; here they are cut directly, as data would cut them.
+    with factory.uow() as uow:
+        stored = uow.session.get_one(Task, task["id"])
+        stored.segment_size, stored.size = 5, 10
+        made = jobs.add_segments(uow, stored, jobs.segment_ranges(0, 10, 5, 0))
+        uow.commit()
+        job_ids = [job.id for job in made]
+    labels = {label["name"]: label for label in task["labels"]}
+    specs = {spec["name"]: spec["id"] for spec in labels["car"]["attributes"]}
+    return {
+        "headers": headers,
+        "task": task["id"],
+        "jobs": job_ids,
+        "car": labels["car"]["id"],
+        "person": labels["person"]["id"],
+        "specs": specs,
+    }
+
+
+def rectangle(world, frame=0, points=(10, 20, 30, 40), **extra):
+    return {
+        "type": "rectangle",
+        "occluded": False,
+        "z_order": 0,
+        "points": list(points),
+        "frame": frame,
+        "label_id": world["car"],
+        "group": 0,
+        "source": "manual",
+        "attributes": [{"spec_id": str(world["specs"]["model"]), "value": "BMW"}],
+        **extra,
+    }
+
+
+def url(world, job=0):
+    return f"{API}/jobs/{world['jobs'][job]}/annotations"
+
+
+def test_seed_002_create_update_delete_with_versions(client, world):
+    headers = world["headers"]
+    empty = client.get(url(world), headers=headers).json()
+    assert empty == {"version": 0, "tags": [], "shapes": [], "tracks": []}
+
+    created = client.patch(
+        url(world),
+        headers=headers,
+        params={"action": "create"},
+        json={"shapes": [rectangle(world, 3)], "tracks": [], "tags": [], "version": 0},
+    )
+    assert created.status_code == 200, created.text
+    body = created.json()
+    assert body["version"] == 1
+    shape = body["shapes"][0]
+    assert shape["id"] > 0 and shape["attributes"] == [
+        {"spec_id": world["specs"]["model"], "value": "BMW"}
+    ]
+
+    moved = dict(shape, points=[47.1, 232.7, 991.9, 549.2], frame=4)
+    updated = client.patch(
+        url(world),
+        headers=headers,
+        params={"action": "update"},
+        json={"shapes": [moved], "tracks": [], "tags": [], "version": 1},
+    )
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["version"] == 2
+    stored = client.get(url(world), headers=headers).json()
+    assert stored["version"] == 2
+    assert (stored["shapes"][0]["points"], stored["shapes"][0]["frame"]) == (
+        [47.1, 232.7, 991.9, 549.2],
+        4,
+    )
+
+    deleted = client.patch(
+        url(world),
+        headers=headers,
+        params={"action": "delete"},
+        json={"shapes": [moved], "tracks": [], "tags": [], "version": 2},
+    )
+    assert deleted.json()["version"] == 3
+    assert client.get(url(world), headers=headers).json()["shapes"] == []
+
+
+def test_put_replaces_everything_with_tags_shapes_and_tracks(client, world):
+    headers = world["headers"]
+    track = {
+        "frame": 0,
+        "label_id": world["car"],
+        "group": 1,
+        "source": "auto",
+        "attributes": [{"spec_id": world["specs"]["model"], "value": "Audi"}],
+        "shapes": [
+            {
+                "type": "rectangle",
+                "frame": 0,
+                "points": [1, 2, 3, 4],
+                "keyframe": True,
+                "attributes": [{"spec_id": world["specs"]["speed"], "value": "10"}],
+            },
+            {"type": "rectangle", "frame": 2, "points": [2, 3, 4, 5], "outside": True},
+        ],
+    }
+    body = {
+        "tags": [{"frame": 1, "label_id": world["person"]}],
+        "shapes": [
+            rectangle(world, 0),
+            dict(rectangle(world, 1, points=[0, 0, 5, 0, 5, 5]), type="polygon"),
+            dict(rectangle(world, 2, points=[1, 1, 9, 9]), type="ellipse", rotation=30),
+        ],
+        "tracks": [track],
+    }
+    put = client.put(url(world), headers=headers, json=body)
+    assert put.status_code == 200, put.text
+    stored = client.get(url(world), headers=headers).json()
+    assert [len(stored[k]) for k in ("tags", "shapes", "tracks")] == [1, 3, 1]
+    assert stored["shapes"][2]["rotation"] == 30
+    assert [s["frame"] for s in stored["tracks"][0]["shapes"]] == [0, 2]
+    assert stored["tracks"][0]["shapes"][1]["outside"] is True
+    again = client.put(url(world), headers=headers, json={"shapes": [rectangle(world, 0)]})
+    assert [len(again.json()[k]) for k in ("tags", "shapes", "tracks")] == [0, 1, 0]
+    assert client.delete(url(world), headers=headers).status_code == 204
+    assert client.get(url(world), headers=headers).json()["shapes"] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"label_id": 999999}, "shapes.0.label_id"),
+        ({"frame": 7}, "shapes.0.frame"),
+        ({"points": [1, 2, 3]}, "shapes.0.points"),
+        ({"type": "polygon", "points": [1, 2, 3, 4]}, "shapes.0.points"),
+        ({"type": "cuboid"}, "shapes.0.points"),
+        ({"attributes": [{"spec_id": 999999, "value": "x"}]}, "shapes.0.attributes.0.spec_id"),
+        ({"rotation": 400}, "shapes.0.rotation"),
+        ({"frame": -1}, "shapes.0.frame"),
+    ],
+    ids=[
+        "foreign-label",
+        "frame-outside-job",
+        "three-coordinates",
+        "polygon-too-short",
+        "cuboid-count",
+        "foreign-spec",
+        "rotation",
+        "negative-frame",
+    ],
+)
+def test_bad_objects_are_named_and_nothing_is_written(client, world, change, field):
+    headers = world["headers"]
+    body = {"shapes": [rectangle(world, 0) | change]}
+    response = client.patch(url(world), headers=headers, params={"action": "create"}, json=body)
+    assert response.status_code == 400, response.text
+    assert field in response.json()
+    assert client.get(url(world), headers=headers).json() == {
+        "version": 0,
+        "tags": [],
+        "shapes": [],
+        "tracks": [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("spec", "value", "ok"),
+    [
+        ("model", "Audi", True),
+        ("model", "Opel", False),
+        ("speed", "45", True),
+        ("speed", "47", False),
+        ("speed", "105", False),
+        ("speed", "fast", False),
+    ],
+)
+def test_attribute_values_fit_their_input_type(client, world, spec, value, ok):
+    shape = rectangle(world, 0)
+    shape["attributes"] = [{"spec_id": world["specs"][spec], "value": value}]
+    response = client.patch(
+        url(world), headers=world["headers"], params={"action": "create"}, json={"shapes": [shape]}
+    )
+    assert response.status_code == (200 if ok else 400), response.text
+
+
+def test_nan_coordinates_are_refused(client, world):
+    body = (
+        '{"shapes": [{"type": "rectangle", "frame": 0, "label_id": %d, "points": [NaN, 1, 2, 3]}]}'
+    )
+    response = client.patch(
+        url(world),
+        headers={**world["headers"], "content-type": "application/json"},
+        params={"action": "create"},
+        content=body % world["car"],
+    )
+    assert response.status_code == 400
+
+
+def test_unknown_ids_on_update_and_delete_are_named(client, world):
+    headers = world["headers"]
+    shape = rectangle(world, 0, id=424242)
+    for action in ("update", "delete"):
+        response = client.patch(
+            url(world), headers=headers, params={"action": action}, json={"shapes": [shape]}
+        )
+        assert response.status_code == 400
+        assert "shapes.0.id" in response.json()
+
+
+def test_a_stale_version_gets_409_with_the_current_one(client, world):
+    headers = world["headers"]
+    client.patch(
+        url(world),
+        headers=headers,
+        params={"action": "create"},
+        json={"shapes": [rectangle(world, 0)]},
+    )
+    stale = client.patch(
+        url(world),
+        headers=headers,
+        params={"action": "create"},
+        json={"shapes": [rectangle(world, 1)], "version": 0},
+    )
+    assert stale.status_code == 409
+    assert stale.json()["version"] == 1
+    by_header = client.put(url(world), headers={**headers, "If-Match": '"0"'}, json={})
+    assert (by_header.status_code, by_header.json()["version"]) == (409, 1)
+    assert len(client.get(url(world), headers=headers).json()["shapes"]) == 1
+
+
+def test_paused_tasks_and_completed_jobs_refuse_writes(client, world):
+    headers = world["headers"]
+    create = {"shapes": [rectangle(world, 0)]}
+    client.patch(f"{API}/tasks/{world['task']}", headers=headers, json={"state": "paused"})
+    paused = client.patch(url(world), headers=headers, params={"action": "create"}, json=create)
+    assert paused.status_code == 409 and "paused" in paused.json()["detail"]
+    client.patch(f"{API}/tasks/{world['task']}", headers=headers, json={"state": "in_progress"})
+    client.patch(f"{API}/jobs/{world['jobs'][0]}", headers=headers, json={"status": "completed"})
+    done = client.patch(url(world), headers=headers, params={"action": "create"}, json=create)
+    assert done.status_code == 409 and "completed" in done.json()["detail"]
+
+
+def test_concurrent_writers_either_land_or_get_409(app, world):
+    """Eight clients write one job at once, each with the version it read: every write
+    lands or is told its version is stale; none vanishes."""
+    headers = world["headers"]
+
+    def write(index: int) -> int:
+        with TestClient(app) as client:
+            version = client.get(url(world), headers=headers).json()["version"]
+            response = client.patch(
+                url(world),
+                headers=headers,
+                params={"action": "create"},
+                json={"shapes": [rectangle(world, index % 5)], "version": version},
+            )
+            return response.status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(write, range(8)))
+    assert set(codes) <= {200, 409} and 200 in codes
+    with TestClient(app) as client:
+        stored = client.get(url(world), headers=headers).json()
+    assert len(stored["shapes"]) == codes.count(200)
+    assert stored["version"] == codes.count(200)
