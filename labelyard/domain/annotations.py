@@ -4,13 +4,14 @@ statements at a time, not one row per value."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from labelyard.domain.base import Base
+from labelyard.domain.base import Base, UTCDateTime, utcnow
 
 
 class ShapeType(StrEnum):
@@ -39,6 +40,20 @@ class _Annotation:
     source: Mapped[str] = mapped_column(String(16), default=Source.MANUAL)
     # [{"spec_id": int, "value": str}, ...]
     attributes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class SavedWrite(Base):
+    """What a create or PUT sent with an Idempotency-Key produced, so that a retry of it
+    answers the same instead of writing twice."""
+
+    __tablename__ = "annotation_idempotency_keys"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    # The ids given to the objects, per kind, in request order.
+    ids: Mapped[dict[str, list[int]]] = mapped_column(JSON)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class LabeledTag(_Annotation, Base):

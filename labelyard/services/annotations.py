@@ -12,7 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, field_validator
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 
 from labelyard.domain import AttributeSpec, InputType, Job, Label, TaskState, utcnow
-from labelyard.domain.annotations import LabeledShape, LabeledTag, LabeledTrack, ShapeType, Source
+from labelyard.domain.annotations import (
+    LabeledShape,
+    LabeledTag,
+    LabeledTrack,
+    SavedWrite,
+    ShapeType,
+    Source,
+)
 from labelyard.domain.jobs import JobStatus
 from labelyard.services import access
 from labelyard.services.access import Actor
@@ -125,53 +132,90 @@ def write(
     *,
     action: Action | None,
     if_match: str | None = None,
+    idempotency_key: str | None = None,
 ) -> dict[str, Any]:
     """``action=None`` replaces everything (PUT); otherwise create, update or delete the
-    objects given. Answers the objects as stored and the new version."""
+    objects given. Answers the objects as stored and the new version.
+
+    A create or PUT retried with the same ``idempotency_key`` answers the first result
+    and writes nothing again (a retried save in CVAT duplicates shapes)."""
     job = _lock(uow, actor, job_id)
-    _check_version(job, body.version, if_match)
-    context = _Context(uow, job)
     given = {kind: getattr(body, kind) for kind in KINDS}
+    replay = _replayed(uow, job, idempotency_key, action, given)
+    if replay is not None:
+        return replay
+    _check_version(job, body.version, if_match)
+    answer = _apply(uow, job, given, action)
+    job.annotation_version += 1
+    job.segment.task.updated_date = utcnow()
+    if idempotency_key and action in (None, "create"):
+        ids = {kind: [item["id"] for item in answer[kind]] for kind in KINDS}
+        uow.session.add(
+            SavedWrite(job_id=job.id, key=idempotency_key, version=job.annotation_version, ids=ids)
+        )
+    uow.commit()
+    return {"version": job.annotation_version, **answer}
+
+
+def _replayed(
+    uow: UnitOfWork,
+    job: Job,
+    key: str | None,
+    action: Action | None,
+    given: dict[str, list[Any]],
+) -> dict[str, Any] | None:
+    if not key or action not in (None, "create"):
+        return None
+    saved = uow.session.get(SavedWrite, (job.id, key))
+    if saved is None:
+        return None
+    if [len(saved.ids.get(kind, [])) for kind in KINDS] != [len(given[kind]) for kind in KINDS]:
+        raise Conflict("This Idempotency-Key was used for a different request.")
+    answer = {
+        kind: [
+            _answer(_row(kind, item, job.id), new_id)
+            for item, new_id in zip(given[kind], saved.ids[kind], strict=True)
+        ]
+        for kind in KINDS
+    }
+    return {"version": saved.version, **answer}
+
+
+def _apply(
+    uow: UnitOfWork, job: Job, given: dict[str, list[Any]], action: Action | None
+) -> dict[str, list[dict[str, Any]]]:
+    """Validate and write, without committing; the objects as stored."""
+    context = _Context(uow, job)
     if action != "delete":
         context.validate(given)
     if action in ("update", "delete"):
         context.check_ids(given)
-    tables = TABLES.items()
     if action is None:
-        for _, table in tables:
+        for table in TABLES.values():
             uow.session.execute(delete(table).where(table.c.job_id == job.id))
     answer: dict[str, list[dict[str, Any]]] = {}
-    for kind, table in tables:
+    for kind, table in TABLES.items():
         rows = [_row(kind, item, job.id) for item in given[kind]]
-        if action == "delete":
+        if action in ("update", "delete"):
             ids = [item.id for item in given[kind]]
-            if ids:
+            if rows and action == "delete":
                 uow.session.execute(delete(table).where(table.c.id.in_(ids)))
-            answer[kind] = [
-                dict(row, id=item.id) for row, item in zip(rows, given[kind], strict=True)
-            ]
-        elif action == "update":
-            if rows:
+            elif rows:
                 # One executemany: each row's values replace the object with its id.
                 uow.session.execute(
                     update(table).where(table.c.id == bindparam("object_id")),
-                    [
-                        dict(row, object_id=item.id)
-                        for row, item in zip(rows, given[kind], strict=True)
-                    ],
+                    [dict(row, object_id=item_id) for row, item_id in zip(rows, ids, strict=True)],
                 )
-            answer[kind] = [
-                dict(row, id=item.id) for row, item in zip(rows, given[kind], strict=True)
-            ]
+            answer[kind] = [_answer(row, item_id) for row, item_id in zip(rows, ids, strict=True)]
         else:
             answer[kind] = _insert(uow, table, rows)
-    job.annotation_version += 1
-    job.segment.task.updated_date = utcnow()
-    uow.commit()
-    for items in answer.values():
-        for item in items:
-            item.pop("job_id", None)
-    return {"version": job.annotation_version, **answer}
+    return answer
+
+
+def _answer(row: dict[str, Any], object_id: int) -> dict[str, Any]:
+    answer = dict(row, id=object_id)
+    answer.pop("job_id", None)
+    return answer
 
 
 def clear(uow: UnitOfWork, actor: Actor, job_id: int, if_match: str | None = None) -> int:
@@ -263,7 +307,7 @@ def _insert(uow: UnitOfWork, table: Table, rows: list[dict[str, Any]]) -> list[d
     ids = uow.session.execute(
         insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
     ).scalars()
-    return [dict(row, id=new_id) for row, new_id in zip(rows, ids, strict=True)]
+    return [_answer(row, new_id) for row, new_id in zip(rows, ids, strict=True)]
 
 
 class _Context:

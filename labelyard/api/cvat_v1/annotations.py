@@ -12,6 +12,7 @@ from labelyard.services import annotations as job_annotations
 
 router = APIRouter(tags=["annotations"])
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=64)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 
 
 def _json(data: object) -> Response:
@@ -32,10 +33,21 @@ def replace_annotations(
     actor: ActorDep,
     uow: UowDep,
     if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Replace all of the job's annotations. Send the ``version`` you read (in the body or
     as ``If-Match``) to be refused with 409 instead of overwriting someone's newer work."""
-    return _json(job_annotations.write(uow, actor, job_id, body, action=None, if_match=if_match))
+    return _json(
+        job_annotations.write(
+            uow,
+            actor,
+            job_id,
+            body,
+            action=None,
+            if_match=if_match,
+            idempotency_key=idempotency_key,
+        )
+    )
 
 
 @router.patch("/jobs/{job_id:int}/annotations")
@@ -46,10 +58,21 @@ def change_annotations(
     uow: UowDep,
     action: Annotated[job_annotations.Action, Query()],
     if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """``action=create`` adds the objects (ids are assigned), ``update`` replaces objects
     by id, ``delete`` removes them by id. Every write increments ``version``."""
-    return _json(job_annotations.write(uow, actor, job_id, body, action=action, if_match=if_match))
+    return _json(
+        job_annotations.write(
+            uow,
+            actor,
+            job_id,
+            body,
+            action=action,
+            if_match=if_match,
+            idempotency_key=idempotency_key,
+        )
+    )
 
 
 @router.delete("/jobs/{job_id:int}/annotations", status_code=204)

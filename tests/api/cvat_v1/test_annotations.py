@@ -309,3 +309,43 @@ def test_concurrent_writers_either_land_or_get_409(app, world):
         stored = client.get(url(world), headers=headers).json()
     assert len(stored["shapes"]) == codes.count(200)
     assert stored["version"] == codes.count(200)
+
+
+def test_a_retried_create_with_an_idempotency_key_writes_once(client, world):
+    headers = {**world["headers"], "Idempotency-Key": "save-7f3a"}
+    body = {"shapes": [rectangle(world, 0), rectangle(world, 1)], "version": 0}
+    first = client.patch(url(world), headers=headers, params={"action": "create"}, json=body)
+    retry = client.patch(url(world), headers=headers, params={"action": "create"}, json=body)
+    assert first.status_code == retry.status_code == 200
+    assert retry.json() == first.json()
+    stored = client.get(url(world), headers=world["headers"]).json()
+    assert (len(stored["shapes"]), stored["version"]) == (2, 1)
+    other = client.patch(
+        url(world),
+        headers={**world["headers"], "Idempotency-Key": "save-8"},
+        params={"action": "create"},
+        json={"shapes": [rectangle(world, 2)]},
+    )
+    assert other.json()["version"] == 2
+    misused = client.patch(
+        url(world),
+        headers=headers,
+        params={"action": "create"},
+        json={"shapes": [rectangle(world, 3)]},
+    )
+    assert misused.status_code == 409
+
+
+def test_a_retried_put_with_an_idempotency_key_answers_the_first_result(client, world):
+    headers = {**world["headers"], "Idempotency-Key": "put-1"}
+    body = {"shapes": [rectangle(world, 0)]}
+    first = client.put(url(world), headers=headers, json=body).json()
+    client.patch(
+        url(world),
+        headers=world["headers"],
+        params={"action": "create"},
+        json={"shapes": [rectangle(world, 1)]},
+    )
+    again = client.put(url(world), headers=headers, json=body).json()
+    assert again == first
+    assert len(client.get(url(world), headers=world["headers"]).json()["shapes"]) == 2

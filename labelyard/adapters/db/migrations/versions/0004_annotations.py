@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-22 14:36:02.882361
+Create Date: 2026-11-22 14:38:37.456888
 """
 
 import sqlalchemy as sa
@@ -15,6 +15,21 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "annotation_idempotency_keys",
+        sa.Column("job_id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("ids", sa.JSON(), nullable=False),
+        sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["job_id"],
+            ["jobs.id"],
+            name=op.f("fk_annotation_idempotency_keys_job_id_jobs"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("job_id", "key", name=op.f("pk_annotation_idempotency_keys")),
+    )
     op.create_table(
         "labeled_shapes",
         sa.Column("type", sa.String(length=16), nullable=False),
@@ -119,3 +134,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_labeled_shapes_job_id"))
 
     op.drop_table("labeled_shapes")
+    op.drop_table("annotation_idempotency_keys")
