@@ -107,10 +107,10 @@ TABLES: dict[str, Table] = {
 
 def read(uow: UnitOfWork, actor: Actor, job_id: int) -> dict[str, Any]:
     job = get_job(uow, actor, job_id)
-    return {"version": job.annotation_version, **_load(uow, job.id)}
+    return {"version": job.annotation_version, **load_objects(uow, job.id)}
 
 
-def _load(uow: UnitOfWork, job_id: int) -> dict[str, list[dict[str, Any]]]:
+def load_objects(uow: UnitOfWork, job_id: int) -> dict[str, list[dict[str, Any]]]:
     result: dict[str, list[dict[str, Any]]] = {}
     for kind, table in TABLES.items():
         columns = [c for c in table.columns if c.name != "job_id"]
@@ -139,13 +139,13 @@ def write(
 
     A create or PUT retried with the same ``idempotency_key`` answers the first result
     and writes nothing again (a retried save in CVAT duplicates shapes)."""
-    job = _lock(uow, actor, job_id)
+    job = lock_job(uow, actor, job_id)
     given = {kind: getattr(body, kind) for kind in KINDS}
     replay = _replayed(uow, job, idempotency_key, action, given)
     if replay is not None:
         return replay
     _check_version(job, body.version, if_match)
-    answer = _apply(uow, job, given, action)
+    answer = apply_changes(uow, job, given, action)
     job.annotation_version += 1
     job.segment.task.updated_date = utcnow()
     if idempotency_key and action in (None, "create"):
@@ -181,7 +181,7 @@ def _replayed(
     return {"version": saved.version, **answer}
 
 
-def _apply(
+def apply_changes(
     uow: UnitOfWork, job: Job, given: dict[str, list[Any]], action: Action | None
 ) -> dict[str, list[dict[str, Any]]]:
     """Validate and write, without committing; the objects as stored."""
@@ -219,7 +219,7 @@ def _answer(row: dict[str, Any], object_id: int) -> dict[str, Any]:
 
 
 def clear(uow: UnitOfWork, actor: Actor, job_id: int, if_match: str | None = None) -> int:
-    job = _lock(uow, actor, job_id)
+    job = lock_job(uow, actor, job_id)
     _check_version(job, None, if_match)
     for table in TABLES.values():
         uow.session.execute(delete(table).where(table.c.job_id == job.id))
@@ -228,7 +228,7 @@ def clear(uow: UnitOfWork, actor: Actor, job_id: int, if_match: str | None = Non
     return job.annotation_version
 
 
-def _lock(uow: UnitOfWork, actor: Actor, job_id: int) -> Job:
+def lock_job(uow: UnitOfWork, actor: Actor, job_id: int) -> Job:
     job = get_job(uow, actor, job_id)
     if not access.can_change_job(actor, job):
         raise PermissionDenied()
@@ -247,14 +247,26 @@ def _lock(uow: UnitOfWork, actor: Actor, job_id: int) -> Job:
 
 
 def _check_version(job: Job, version: int | None, if_match: str | None) -> None:
-    expected = version
-    if if_match is not None:
-        text = if_match.strip().strip('"').removeprefix("W/").strip('"')
-        if not text.isascii() or not text.isdigit():
-            raise InvalidInput.on("If-Match", "Send the annotations' version, e.g. If-Match: 7.")
-        expected = int(text)
+    expected = version if if_match is None else _if_match_version(if_match)
     if expected is not None and expected != job.annotation_version:
         raise StaleVersion(job.annotation_version, expected)
+
+
+def check_total_version(jobs: Sequence[Job], version: int | None, if_match: str | None) -> None:
+    """A task's version is the sum of its jobs' versions."""
+    total = sum(job.annotation_version for job in jobs)
+    expected = version
+    if if_match is not None:
+        expected = _if_match_version(if_match)
+    if expected is not None and expected != total:
+        raise StaleVersion(total, expected)
+
+
+def _if_match_version(if_match: str) -> int:
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise InvalidInput.on("If-Match", "Send the annotations' version, e.g. If-Match: 7.")
+    return int(text)
 
 
 class StaleVersion(Conflict):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Response
 
 from labelyard.api.deps import ActorDep, UowDep
 from labelyard.services import annotations as job_annotations
+from labelyard.services import task_annotations
 
 router = APIRouter(tags=["annotations"])
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=64)]
@@ -80,4 +81,44 @@ def delete_annotations(
     job_id: int, actor: ActorDep, uow: UowDep, if_match: IfMatch = None
 ) -> Response:
     job_annotations.clear(uow, actor, job_id, if_match)
+    return Response(status_code=204)
+
+
+@router.get("/tasks/{task_id:int}/annotations")
+def read_task_annotations(task_id: int, actor: ActorDep, uow: UowDep) -> Response:
+    """All jobs' annotations together (objects that overlapping jobs both hold, once)."""
+    return _json(task_annotations.read(uow, actor, task_id))
+
+
+@router.put("/tasks/{task_id:int}/annotations")
+def replace_task_annotations(
+    task_id: int,
+    body: job_annotations.AnnotationsIn,
+    actor: ActorDep,
+    uow: UowDep,
+    if_match: IfMatch = None,
+) -> Response:
+    """Replace the task's annotations: objects go to the jobs whose frames hold them."""
+    return _json(task_annotations.write(uow, actor, task_id, body, action=None, if_match=if_match))
+
+
+@router.patch("/tasks/{task_id:int}/annotations")
+def change_task_annotations(
+    task_id: int,
+    body: job_annotations.AnnotationsIn,
+    actor: ActorDep,
+    uow: UowDep,
+    action: Annotated[job_annotations.Action, Query()],
+    if_match: IfMatch = None,
+) -> Response:
+    return _json(
+        task_annotations.write(uow, actor, task_id, body, action=action, if_match=if_match)
+    )
+
+
+@router.delete("/tasks/{task_id:int}/annotations", status_code=204)
+def delete_task_annotations(
+    task_id: int, actor: ActorDep, uow: UowDep, if_match: IfMatch = None
+) -> Response:
+    task_annotations.clear(uow, actor, task_id, if_match)
     return Response(status_code=204)

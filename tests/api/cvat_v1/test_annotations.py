@@ -349,3 +349,68 @@ def test_a_retried_put_with_an_idempotency_key_answers_the_first_result(client, 
     again = client.put(url(world), headers=headers, json=body).json()
     assert again == first
     assert len(client.get(url(world), headers=world["headers"]).json()["shapes"]) == 2
+
+
+@pytest.fixture
+def overlapping(client, factory):
+    """A 10-frame task cut into jobs 0-5 and 4-9 (overlap 2)."""
+    owner = factory.user("owner")
+    headers = factory.headers(owner)
+    task = client.post(
+        f"{API}/tasks", headers=headers, json={"name": "t", "labels": [{"name": "car"}]}
+    ).json()
+    with factory.uow() as uow:
+        stored = uow.session.get_one(Task, task["id"])
+        stored.size = 10
+        jobs.add_segments(uow, stored, [(0, 5), (4, 9)])
+        uow.commit()
+    return {"headers": headers, "task": task["id"], "car": task["labels"][0]["id"]}
+
+
+def box(label, frame):
+    return {"type": "rectangle", "frame": frame, "label_id": label, "points": [1, 2, 3, 4]}
+
+
+def test_task_annotations_are_split_by_jobs_and_merged_back(client, overlapping):
+    headers, car = overlapping["headers"], overlapping["car"]
+    task_url = f"{API}/tasks/{overlapping['task']}/annotations"
+    track = {
+        "frame": 2,
+        "label_id": car,
+        "shapes": [
+            {"type": "rectangle", "frame": 2, "points": [1, 1, 2, 2]},
+            {"type": "rectangle", "frame": 8, "points": [5, 5, 6, 6]},
+        ],
+    }
+    put = client.put(
+        task_url,
+        headers=headers,
+        json={"shapes": [box(car, 1), box(car, 4), box(car, 9)], "tracks": [track]},
+    )
+    assert put.status_code == 200, put.text
+    job_ids = [
+        j["id"]
+        for j in client.get(f"{API}/tasks/{overlapping['task']}/jobs", headers=headers).json()
+    ]
+    first, second = (
+        client.get(f"{API}/jobs/{j}/annotations", headers=headers).json() for j in job_ids
+    )
+    assert sorted(s["frame"] for s in first["shapes"]) == [1, 4]
+    assert sorted(s["frame"] for s in second["shapes"]) == [4, 9]
+    assert [s["frame"] for s in first["tracks"][0]["shapes"]] == [2]
+    assert [s["frame"] for s in second["tracks"][0]["shapes"]] == [8]
+    merged = client.get(task_url, headers=headers).json()
+    assert sorted(s["frame"] for s in merged["shapes"]) == [1, 4, 9]
+    assert merged["version"] == 2
+
+    outside = client.patch(
+        task_url, headers=headers, params={"action": "create"}, json={"shapes": [box(car, 12)]}
+    )
+    assert outside.status_code == 400 and "shapes.0.frame" in outside.json()
+    one = first["shapes"][0]
+    deleted = client.patch(
+        task_url, headers=headers, params={"action": "delete"}, json={"shapes": [one]}
+    )
+    assert deleted.status_code == 200, deleted.text
+    assert client.delete(task_url, headers=headers).status_code == 204
+    assert client.get(task_url, headers=headers).json()["shapes"] == []
