@@ -414,3 +414,21 @@ def test_task_annotations_are_split_by_jobs_and_merged_back(client, overlapping)
     assert deleted.status_code == 200, deleted.text
     assert client.delete(task_url, headers=headers).status_code == 204
     assert client.get(task_url, headers=headers).json()["shapes"] == []
+
+
+def test_deleting_a_label_deletes_its_annotations(client, world):
+    headers = world["headers"]
+    person = {"frame": 0, "label_id": world["person"]}
+    client.put(
+        url(world), headers=headers, json={"shapes": [rectangle(world, 0)], "tags": [person]}
+    )
+    task_url = f"{API}/tasks/{world['task']}"
+    car = next(
+        label
+        for label in client.get(task_url, headers=headers).json()["labels"]
+        if label["id"] == world["car"]
+    )
+    patched = client.patch(task_url, headers=headers, json={"labels": [car | {"deleted": True}]})
+    assert patched.status_code == 200, patched.text
+    stored = client.get(url(world), headers=headers).json()
+    assert (stored["shapes"], [t["label_id"] for t in stored["tags"]]) == ([], [world["person"]])
