@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 # Requests carrying media files, which may be far larger than any other body.
 UPLOAD_PATHS = r"^/api/v1/(tasks/\d+/data|datasets/\d+/batchs)/?$"
+ANNOTATION_PATHS = r"^/api/v1/(jobs|tasks)/\d+/annotations/?$"
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -73,8 +74,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.add_middleware(
         BodyLimit,
         limit=settings.max_request_bytes,
-        upload_limit=settings.max_upload_bytes,
-        upload_paths=UPLOAD_PATHS,
+        path_limits=[
+            (UPLOAD_PATHS, settings.max_upload_bytes),
+            (ANNOTATION_PATHS, settings.max_annotation_bytes),
+        ],
     )
     app.include_router(cvat_v1_router, prefix=API_PREFIX)
     app.include_router(datasets_v1_router, prefix=API_PREFIX)

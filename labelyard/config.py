@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=50 * 1024**3, description="Largest media upload (task data, dataset batches)."
     )
+    max_annotation_bytes: int = Field(
+        default=256 * 1024**2,
+        description="Largest annotation save (a JSON body, held in memory while checked).",
+    )
     secret_key: str | None = Field(
         default=None,
         description="Signs local media URLs; when unset one is generated and kept in the data dir.",

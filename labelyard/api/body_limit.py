@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -11,69 +12,72 @@ _DIGITS = re.compile(rb"[0-9]{1,20}")
 
 
 class BodyLimit:
-    """ASGI middleware. A declared Content-Length over the limit is refused before a
-    byte is read; a body without one is read up to the limit, then replayed to the app."""
+    """ASGI middleware. ``limit`` holds for every request except those whose path matches
+    one of ``path_limits`` (pattern, limit): media uploads and annotation saves are larger.
+    A declared Content-Length over the limit is refused before a byte is read; a chunked
+    body is counted as it streams and refused once it passes the limit."""
 
     def __init__(
-        self, app: ASGIApp, limit: int, *, upload_limit: int, upload_paths: str = r"$^"
+        self, app: ASGIApp, limit: int, *, path_limits: Sequence[tuple[str, int]] = ()
     ) -> None:
         self.app = app
         self.limit = limit
-        self.upload_limit = upload_limit
-        self.upload_paths = re.compile(upload_paths)
+        self.path_limits = [(re.compile(pattern), value) for pattern, value in path_limits]
+
+    def limit_for(self, path: str) -> int:
+        return next((value for pattern, value in self.path_limits if pattern.search(path)),
+                    self.limit)  # fmt: skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.upload_paths.search(scope["path"]):
-            # Uploads stream to disk as they are parsed; only their size is capped.
-            await BodyLimit(self.app, self.upload_limit, upload_limit=self.upload_limit)(
-                scope, receive, send
-            )
-            return
-        headers = dict(scope["headers"])
-        length = headers.get(b"content-length")
+        limit = self.limit_for(scope["path"])
+        length = dict(scope["headers"]).get(b"content-length")
         if length is not None:
             if not _DIGITS.fullmatch(length.strip()):
                 await _refuse(send, 400, "Content-Length is not a number.")
-            elif int(length) > self.limit:
-                await _refuse(send, 413, self._too_large())
+            elif int(length) > limit:
+                await _refuse(send, 413, _too_large(limit))
             else:
                 await self.app(scope, receive, send)
             return
-        if b"chunked" not in headers.get(b"transfer-encoding", b""):
-            await self.app(scope, receive, send)
-            return
+        await self._counted(scope, receive, send, limit)
 
-        chunks: list[bytes] = []
-        size = 0
-        while True:
+    async def _counted(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        received = 0
+        exceeded = started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, exceeded
             message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                await _refuse(send, 413, self._too_large())
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    exceeded = True
+                    # The app sees the client go away; the 413 below answers instead.
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if exceeded:
                 return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            await _refuse(send, 413, _too_large(limit))
 
-        await self.app(scope, replay, send)
 
-    def _too_large(self) -> str:
-        return f"The request body is larger than {self.limit} bytes."
+def _too_large(limit: int) -> str:
+    return f"The request body is larger than {limit} bytes."
 
 
 async def _refuse(send: Send, status: int, detail: str) -> None:

@@ -363,13 +363,16 @@ class _Context:
         for kind, items in given.items():
             table = TABLES[kind]
             ids = [item.id for item in items]
+            seen: set[int] = set()
             for index, item_id in enumerate(ids):
                 if item_id is None:
                     errors.add(f"{kind}.{index}.id", "An id is needed to update or delete.")
-                elif item_id in ids[:index]:
+                elif item_id in seen:
                     errors.add(
                         f"{kind}.{index}.id", f"{kind[:-1].capitalize()} {item_id} is given twice."
                     )
+                else:
+                    seen.add(item_id)
             known = set(
                 self.uow.session.scalars(
                     select(table.c.id).where(
