@@ -164,4 +164,3 @@ def test_a_broken_image_fails_the_task_data_and_leaves_nothing(client, factory):
     # A retry with good files works.
     assert upload(client, headers, task_id, [("good.jpg", good)]).status_code == 202
     assert wait_status(client, headers, task_id)["state"] == "Finished"
-
