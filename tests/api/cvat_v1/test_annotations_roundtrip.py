@@ -334,8 +334,8 @@ def placed(draw, yard, job, kind=None, label=None):
 
 
 def bad_counts(kind: str) -> list[int]:
-    """None, or a count next to the rule's edge: one or two short, or one over (for the
-    kinds with a least count, odd)."""
+    """Wrong counts of coordinates for ``kind``: none, or next to the rule's edge (one or
+    two short, or one over: odd for the kinds with a least count)."""
     edge = POINT_COUNTS.get(kind) or MIN_POINTS.get(kind) or 5
     counts = {0, edge - 2, edge - 1} | ({edge + 1} if kind != "mask" else set())
     return sorted(n for n in counts if n >= 0)
