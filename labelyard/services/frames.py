@@ -27,8 +27,9 @@ from labelyard.services.uow import UnitOfWork
 CODEC_THREADS = min(4, os.cpu_count() or 1)
 Quality = Literal["compressed", "original"]
 QUALITIES: tuple[Quality, ...] = ("compressed", "original")
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
+# Builders of one chunk take turns; a fixed set of locks, so the set does not grow with
+# every chunk ever read.
+_CHUNK_LOCKS = [threading.Lock() for _ in range(64)]
 
 
 @dataclass(frozen=True)
@@ -229,5 +230,4 @@ def forget_media(storage: Storage, task_id: int) -> None:
 
 
 def _lock_for(key: str) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(key, threading.Lock())
+    return _CHUNK_LOCKS[hash(key) % len(_CHUNK_LOCKS)]
