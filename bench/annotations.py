@@ -6,10 +6,10 @@ and a task with one label (a select and a number attribute) and one job over fra
 Then, through FastAPI's ``TestClient`` (in-process ASGI, no network) with a token header:
 PUT of 100,000 rectangles with two attributes each, spread over the job's frames; GET of them;
 PATCH ?action=update of 10,000 of them with changed points; PUT of them again over the stored
-ones. The floor is the raw driver inserting the same rows (the labeled_shapes columns, JSON text
-for points and attributes) in one transaction: sqlite3 ``executemany`` into a fresh WAL database
+ones. The floor is the raw driver inserting the same rows (id, job, label, frame and the
+object's JSON text) in one transaction: sqlite3 ``executemany`` into a fresh WAL database
 file, and for PostgreSQL also psycopg ``executemany`` and ``COPY`` into a temporary table.
-Where the time goes is measured apart: body parsing, pydantic validation, the service's checks,
+Where the time goes is measured apart: decoding the body, the service's checks, encoding,
 SQL statements and COMMIT (engine events during the requests), answer encoding.
 Run: ``.venv/bin/python bench/annotations.py [--database-url URL] [--shapes N] [--quick]``.
 """
@@ -67,10 +67,7 @@ TARGET_PUT_FLOOR_RATIO = 3.0
 TARGET_GET_S = 0.5
 MODELS = ["BMW", "Audi", "Volvo", "Tesla"]
 SPEED = ("0", "200", "0.5")  # number attribute: min, max, step
-SHAPE_COLUMNS = (
-    "job_id", "label_id", "frame", "group", "source", "attributes",
-    "type", "occluded", "outside", "z_order", "rotation", "points",
-)  # fmt: skip
+SHAPE_COLUMNS = ("id", "job_id", "label_id", "frame", "data")
 
 
 # --- memory and timing -----------------------------------------------------------------------
@@ -121,7 +118,8 @@ def steal_seconds() -> float:
 
 class SqlClock:
     """Time spent in the DB driver during the requests, from engine events: each statement
-    (cursor execute/executemany, one per insertmanyvalues batch) and each COMMIT."""
+    (cursor execute/executemany) and each COMMIT. PostgreSQL's COPY runs on the driver's
+    cursor, past the engine's events: it is not counted here."""
 
     def __init__(self, engine: Engine) -> None:
         self.statements = 0
@@ -196,13 +194,12 @@ def make_shapes(count: int, label_id: int, specs: dict[str, int], seed: int = 0)
     return shapes
 
 
-def shape_rows(shapes: list[dict], job_id: int, encode: Callable[[Any], str]) -> list[tuple]:
-    """The labeled_shapes rows for ``shapes``, with JSON text for attributes and points."""
+def shape_rows(shapes: list[dict], job_id: int) -> list[tuple]:
+    """The labeled_shapes rows for ``shapes``: id, job, label, frame and the object's JSON text."""
     return [
-        (job_id, s["label_id"], s["frame"], s["group"], s["source"], encode(s["attributes"]),
-         s["type"], s["occluded"], s["outside"], s["z_order"], s["rotation"], encode(s["points"]))
-        for s in shapes
-    ]  # fmt: skip
+        (number, job_id, shape["label_id"], shape["frame"], orjson.dumps(shape).decode())
+        for number, shape in enumerate(shapes, start=1)
+    ]
 
 
 # --- the floor ------------------------------------------------------------------------------
@@ -210,7 +207,12 @@ def shape_rows(shapes: list[dict], job_id: int, encode: Callable[[Any], str]) ->
 
 def sqlite_floor(folder: Path, rows: list[tuple]) -> float:
     """sqlite3 executemany into a fresh WAL file (the server's pragmas), one transaction; the
-    table has labeled_shapes' columns, primary key and indexes (no foreign keys)."""
+    table has labeled_shapes' columns, primary key and index (no foreign key). The median of
+    ``REPEATS`` runs, each on a new file."""
+    return statistics.median(sqlite_floor_once(folder, rows) for _ in range(REPEATS))
+
+
+def sqlite_floor_once(folder: Path, rows: list[tuple]) -> float:
     path = folder / "floor.sqlite3"
     connection = sqlite3.connect(path, isolation_level=None)
     try:
@@ -218,13 +220,9 @@ def sqlite_floor(folder: Path, rows: list[tuple]) -> float:
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute(
             "CREATE TABLE labeled_shapes (id INTEGER NOT NULL PRIMARY KEY, job_id INTEGER NOT "
-            'NULL, label_id INTEGER NOT NULL, frame INTEGER NOT NULL, "group" INTEGER NOT NULL, '
-            "source VARCHAR(16) NOT NULL, attributes JSON NOT NULL, type VARCHAR(16) NOT NULL, "
-            "occluded BOOLEAN NOT NULL, outside BOOLEAN NOT NULL, z_order INTEGER NOT NULL, "
-            "rotation FLOAT NOT NULL, points JSON NOT NULL)"
+            "NULL, label_id INTEGER NOT NULL, frame INTEGER NOT NULL, data JSON NOT NULL)"
         )
         connection.execute("CREATE INDEX ix_job ON labeled_shapes (job_id)")
-        connection.execute("CREATE INDEX ix_label ON labeled_shapes (label_id)")
         columns = ", ".join(f'"{c}"' for c in SHAPE_COLUMNS)
         marks = ", ".join("?" for _ in SHAPE_COLUMNS)
         started = time.perf_counter()
@@ -240,16 +238,14 @@ def sqlite_floor(folder: Path, rows: list[tuple]) -> float:
 
 PG_TEMP_TABLE = (
     "CREATE TEMP TABLE floor_shapes (id INTEGER GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, "
-    'job_id INTEGER NOT NULL, label_id INTEGER NOT NULL, frame INTEGER NOT NULL, "group" '
-    "INTEGER NOT NULL, source VARCHAR(16) NOT NULL, attributes JSON NOT NULL, type VARCHAR(16) "
-    "NOT NULL, occluded BOOLEAN NOT NULL, outside BOOLEAN NOT NULL, z_order INTEGER NOT NULL, "
-    "rotation FLOAT NOT NULL, points JSON NOT NULL)"
+    "job_id INTEGER NOT NULL, label_id INTEGER NOT NULL, frame INTEGER NOT NULL, data JSON NOT "
+    "NULL)"
 )
 
 
 def postgres_floor(conninfo: str, rows: list[tuple]) -> dict[str, float]:
     """psycopg executemany and COPY into a temporary table with labeled_shapes' columns,
-    primary key and indexes, each in one transaction (committed)."""
+    primary key and index, each in one transaction (committed)."""
     columns = ", ".join(f'"{c}"' for c in SHAPE_COLUMNS)
     figures = {}
     with psycopg.connect(conninfo) as connection:
@@ -258,7 +254,6 @@ def postgres_floor(conninfo: str, rows: list[tuple]) -> dict[str, float]:
                 cursor.execute("DROP TABLE IF EXISTS floor_shapes")
                 cursor.execute(PG_TEMP_TABLE)
                 cursor.execute("CREATE INDEX ON floor_shapes (job_id)")
-                cursor.execute("CREATE INDEX ON floor_shapes (label_id)")
                 connection.commit()
                 started = time.perf_counter()
                 if how == "COPY":
@@ -385,13 +380,17 @@ class Results:
 def request(
     world: World, clocks: tuple[SqlClock, GcClock], name: str, method: str,
     body: bytes | None = None, params: dict[str, str] | None = None, repeats: int = 1,
+    before: Callable[[], Any] | None = None,
 ) -> tuple[Step, bytes]:  # fmt: skip
-    """``repeats`` identical requests; the peak RSS is over all of them."""
+    """``repeats`` identical requests, each after ``before`` (not timed); the peak RSS is over
+    all of them."""
     sql, collector = clocks
     headers = {"Content-Type": "application/json"} if body is not None else {}
     runs = []
     peak_reset = reset_peak()
     for _ in range(repeats):
+        if before is not None:
+            before()
         sql.reset()
         collector.reset()
         started, cpu = time.perf_counter(), time.process_time()
@@ -444,7 +443,10 @@ def measure(world: World, shapes: int, clocks: tuple[SqlClock, GcClock], results
     shapes_in = make_shapes(shapes, world.label_id, world.specs)
     body = orjson.dumps({"tags": [], "tracks": [], "shapes": shapes_in})
     del shapes_in
-    put, answer = request(world, clocks, f"PUT {shapes:,} shapes (empty job)", "PUT", body)
+    put, answer = request(
+        world, clocks, f"PUT {shapes:,} shapes (empty job)", "PUT", body, repeats=REPEATS,
+        before=lambda: world.client.delete(world.url).raise_for_status(),
+    )  # fmt: skip
     stored = orjson.loads(answer)
     if len(stored["shapes"]) != shapes:
         raise RuntimeError(f"PUT stored {len(stored['shapes'])} shapes, not {shapes}")
@@ -472,7 +474,9 @@ def measure(world: World, shapes: int, clocks: tuple[SqlClock, GcClock], results
         raise RuntimeError("PATCH answered another number of shapes")
     results.steps.append(patch)
 
-    again, _ = request(world, clocks, f"PUT {shapes:,} shapes (replacing)", "PUT", body)
+    again, _ = request(
+        world, clocks, f"PUT {shapes:,} shapes (replacing)", "PUT", body, repeats=REPEATS
+    )
     results.steps.append(again)
     return body
 
@@ -489,52 +493,40 @@ def timed(function: Callable[[], Any]) -> tuple[float, Any]:
 
 def put_anatomy(world: World, body: bytes, add: Callable[[str, float, str], None]) -> None:
     """The parts of a PUT that can be run alone."""
-    seconds, parsed = timed(lambda: json.loads(body))
-    add("PUT: json.loads of the body (Starlette's request.json)", seconds, "")
-    seconds, model = timed(lambda: job_annotations.AnnotationsIn.model_validate(parsed))
-    add("PUT: AnnotationsIn.model_validate (what FastAPI runs)", seconds, "")
-    seconds, _ = timed(lambda: job_annotations.AnnotationsIn.model_validate_json(body))
-    add("     alternative: AnnotationsIn.model_validate_json(body)", seconds, "(not used)")
+    seconds, decoded = timed(lambda: job_annotations.decode(body))
+    add("PUT: decode and type-check the body (msgspec)", seconds, "")
+    seconds, _ = timed(lambda: json.loads(body))
+    add("     for scale: json.loads of the body", seconds, "(not used)")
     with UnitOfWork(world.session_factory, writes=False) as uow:
         actor = Actor(id=world.user_id, groups=frozenset({"admin"}))
         job = jobs.get_job(uow, actor, world.job_id)
-        context = job_annotations._Context(uow, job)
-        given = {kind: getattr(model, kind) for kind in job_annotations.KINDS}
-        seconds, _ = timed(lambda: context.validate(given))
-        add("PUT: service checks (_Context.validate)", seconds, "")
-    seconds, rows = timed(lambda: [job_annotations._row("shapes", s, 1) for s in model.shapes])
-    add("PUT: row dicts (_row for each shape)", seconds, "")
-    encode = json.dumps  # what the JSON columns' values go through on the way in
-    seconds, _ = timed(lambda: [(encode(r["attributes"]), encode(r["points"])) for r in rows])
-    where = "psycopg" if world.engine.dialect.name == "postgresql" else "SQLAlchemy"
-    add(f"PUT: json.dumps of attributes and points ({where})", seconds, "")
-    answer = {"version": 1, "tags": [], "tracks": [], "shapes": [r | {"id": 1} for r in rows]}
-    seconds, _ = timed(lambda: orjson.dumps(answer))
-    add("PUT: orjson.dumps of the answer", seconds, "")
+        seconds, _ = timed(lambda: job_annotations._Rules(job).validate(decoded.objects()))
+        add("PUT: the service's checks (_Rules.validate)", seconds, "")
+    seconds, texts = timed(lambda: [job_annotations._text(s) for s in decoded.shapes])
+    add("PUT: each object's JSON text (msgspec encode)", seconds, "")
+    answer = job_annotations.Annotations(
+        1, {"tags": [], "tracks": [], "shapes": list(enumerate(texts, start=1))}
+    )
+    seconds, _ = timed(answer.to_json)
+    add("PUT: the answer assembled from the texts", seconds, "")
 
 
 def get_anatomy(world: World, add: Callable[[str, float, str], None]) -> None:
     """The parts of a GET that can be run alone."""
     seconds, rows = timed(lambda: raw_read(world))
     add("GET: the rows through the raw driver (execute+fetchall)", seconds, "")
-    seconds, _ = timed(lambda: [(json.loads(r[5]), json.loads(r[11])) for r in rows])
-    postgres = world.engine.dialect.name == "postgresql"
-    note = "(psycopg, in its fetch)" if postgres else "(SQLAlchemy's result processor)"
-    add("GET: json.loads of attributes and points", seconds, note)
-    data = orjson.loads(world.client.get(world.url).content)
-    seconds, _ = timed(lambda: orjson.dumps(data))
-    add("GET: orjson.dumps of the answer", seconds, "")
+    answer = job_annotations.Annotations(1, {"tags": [], "tracks": [], "shapes": rows})
+    seconds, _ = timed(answer.to_json)
+    add("GET: the answer assembled from the rows", seconds, "")
 
 
 def raw_read(world: World) -> list[tuple]:
-    columns = ", ".join(f'"{c}"' for c in ("id", *SHAPE_COLUMNS[1:]))
-    query = f"SELECT {columns} FROM labeled_shapes WHERE job_id = {world.job_id} ORDER BY id"
+    postgres = world.engine.dialect.name == "postgresql"
+    data = "data::text" if postgres else "data"
+    query = f"SELECT id, {data} FROM labeled_shapes WHERE job_id = {world.job_id} ORDER BY id"
     url = world.engine.url
-    if world.engine.dialect.name == "postgresql":
+    if postgres:
         with psycopg.connect(driver_conninfo(url)) as connection:
-            # psycopg decodes json columns itself: make it hand back text, as SQLite does.
-            for oid in ("json", "jsonb"):
-                connection.adapters.register_loader(oid, psycopg.types.string.TextLoader)
             return connection.execute(query).fetchall()  # type: ignore[arg-type]
     connection = sqlite3.connect(url.database or "")
     try:
@@ -573,8 +565,8 @@ def report(results: Results, header: str, whole_peak: float, noise: str, quick: 
     print("time: wall, the median of the runs shown. CPU: this process's CPU time meanwhile "
           "(all threads). GC: in Python's cyclic collector (gc.callbacks). SQL: inside the "
           "driver's execute calls, the driver's own Python work included (engine events; an "
-          "insertmanyvalues batch is one statement); COMMIT apart. Peak RSS: per step (ru_maxrss, "
-          "reset before each through /proc/self/clear_refs).")  # fmt: skip
+          "executemany is one statement; PostgreSQL's COPY is not seen); COMMIT apart. "
+          "Peak RSS: per step (ru_maxrss, reset before each by clear_refs).")  # fmt: skip
     print(noise)
     if quick:
         print(f"--quick: fewer shapes than the targets are set for ({SHAPES:,}).")
@@ -609,7 +601,7 @@ def run(database_url: str | None, shapes: int, quick: bool) -> None:
                          f"average {load:.1f} before, {os.getloadavg()[0]:.1f} after, on "
                          f"{os.cpu_count()} CPUs.")  # fmt: skip
                 floor_shapes = make_shapes(shapes, world.label_id, world.specs)
-                rows = shape_rows(floor_shapes, world.job_id, json.dumps)
+                rows = shape_rows(floor_shapes, world.job_id)
                 del floor_shapes
                 results.floors["sqlite3 executemany, WAL file, one transaction"] = sqlite_floor(
                     scratch, rows

@@ -20,6 +20,7 @@ from labelyard.adapters.queue.inprocess import InProcessRunner
 from labelyard.adapters.queue.rq import RqRunner
 from labelyard.api import errors
 from labelyard.api.body_limit import BodyLimit
+from labelyard.api.cvat_v1 import annotations as annotation_routes
 from labelyard.api.cvat_v1 import router as cvat_v1_router
 from labelyard.api.datasets_v1 import router as datasets_v1_router
 from labelyard.api.storage_urls import router as storage_urls_router
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(datasets_v1_router, prefix=API_PREFIX)
     app.include_router(storage_urls_router, prefix=API_PREFIX)
     _mount_docs(app)
+    _document_hand_decoded_bodies(app)
 
     @app.get(f"{API_PREFIX}/health", tags=["server"])
     def health() -> dict[str, Any]:
@@ -103,6 +105,21 @@ def _make_runner(settings: Settings, runtime: Runtime) -> OperationRunner:
         if count := operations.fail_unfinished(uow, operations.RESTART_MESSAGE):
             log.warning("marked %d operation(s) interrupted by a restart as failed", count)
     return InProcessRunner(runtime.run, workers=settings.operation_workers)
+
+
+def _document_hand_decoded_bodies(app: FastAPI) -> None:
+    """Add the schemas of bodies that routes decode themselves to the OpenAPI document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(
+                annotation_routes.BODY_COMPONENTS
+            )
+        return generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _mount_docs(app: FastAPI) -> None:

@@ -1,124 +1,194 @@
 """A job's annotations: read, replace, create, update and delete them, validated against
-the task's labels and the job's frames, versioned so that no write is silently lost."""
+the task's labels and the job's frames, versioned so that no write is silently lost.
+
+Built for bulk: a body is decoded and type-checked in one pass (msgspec, into objects the
+garbage collector does not track), each object is stored as the JSON text it is answered
+with, and answers are assembled from that text without decoding it."""
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Sequence
-from itertools import pairwise
-from typing import Any, Literal
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, field_validator
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+from sqlalchemy import Table, select
 
-from labelyard.domain import AttributeSpec, InputType, Job, Label, TaskState, utcnow
-from labelyard.domain.annotations import (
-    LabeledShape,
-    LabeledTag,
-    LabeledTrack,
-    SavedWrite,
-    ShapeType,
-    Source,
-)
+from labelyard.adapters.db.bulk import AnnotationRows, Row
+from labelyard.domain import AttributeSpec, InputType, Job, TaskState, utcnow
+from labelyard.domain.annotations import ANNOTATION_TABLES, SavedWrite, ShapeType, Source
 from labelyard.domain.jobs import JobStatus
 from labelyard.services import access
 from labelyard.services.access import Actor
 from labelyard.services.errors import Conflict, FieldErrors, InvalidInput, PermissionDenied
-from labelyard.services.fields import MAX_INT, Count, Id
+from labelyard.services.fields import MAX_INT
 from labelyard.services.jobs import get_job
 from labelyard.services.uow import UnitOfWork
 
 Action = Literal["create", "update", "delete"]
 KINDS = ("tags", "shapes", "tracks")
+TABLES: dict[str, Table] = ANNOTATION_TABLES
 POINT_COUNTS = {ShapeType.RECTANGLE: 4, ShapeType.ELLIPSE: 4, ShapeType.CUBOID: 16}
 MIN_POINTS = {ShapeType.POLYGON: 6, ShapeType.POLYLINE: 4, ShapeType.POINTS: 2}
 TEXT_MAX = 4096
+# Bounds that only infinity and NaN (strings "inf", "nan") fall outside.
+MAX_COORDINATE = sys.float_info.max
+MAX_POINTS = 1_000_000
+
+# --- the wire model ---------------------------------------------------------------
+
+Id = Annotated[int, Meta(ge=1, le=MAX_INT)]
+Count = Annotated[int, Meta(ge=0, le=MAX_INT)]
+ZOrder = Annotated[int, Meta(ge=-MAX_INT, le=MAX_INT)]
+Rotation = Annotated[float, Meta(ge=0, le=360)]
+Coordinate = Annotated[float, Meta(ge=-MAX_COORDINATE, le=MAX_COORDINATE)]
+Points = Annotated[list[Coordinate], Meta(max_length=MAX_POINTS)]
+Version = Annotated[int, Meta(ge=0, le=2**62)]
 
 
-class AttributeValue(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class AttributeValue(Struct, gc=False):
     spec_id: Id
-    value: str = Field(max_length=TEXT_MAX)
+    value: Annotated[str, Meta(max_length=TEXT_MAX)]
 
 
-class TagIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    id: Id | None = None
+class Tag(Struct, kw_only=True, gc=False):
+    # Unset is left out when the object is encoded: the stored text never holds the id.
+    id: Id | UnsetType | None = UNSET
     frame: Count
     label_id: Id
     group: Count = 0
     source: Source = Source.MANUAL
-    attributes: list[AttributeValue] = Field(default_factory=list)
+    attributes: list[AttributeValue] = []
 
 
-class _Geometry(BaseModel):
+class Shape(Tag, kw_only=True, gc=False):
     type: ShapeType
-    points: list[FiniteFloat] = Field(default_factory=list, max_length=1_000_000)
     occluded: bool = False
     outside: bool = False
-    z_order: int = Field(default=0, ge=-MAX_INT, le=MAX_INT)
-    rotation: FiniteFloat = Field(default=0.0, ge=0, le=360)
+    z_order: ZOrder = 0
+    rotation: Rotation = 0.0
+    points: Points = []
 
 
-class ShapeIn(TagIn, _Geometry):
-    pass
-
-
-class TrackedShapeIn(_Geometry):
-    model_config = ConfigDict(extra="ignore")
-
+class TrackedShape(Struct, kw_only=True, gc=False):
+    type: ShapeType
     frame: Count
+    occluded: bool = False
+    outside: bool = False
+    z_order: ZOrder = 0
+    rotation: Rotation = 0.0
+    points: Points = []
     keyframe: bool = True
-    attributes: list[AttributeValue] = Field(default_factory=list)
+    attributes: list[AttributeValue] = []
 
 
-class TrackIn(TagIn):
-    shapes: list[TrackedShapeIn] = Field(min_length=1)
-
-    @field_validator("shapes")
-    @classmethod
-    def _frames_in_order(cls, shapes: list[TrackedShapeIn]) -> list[TrackedShapeIn]:
-        frames = [shape.frame for shape in shapes]
-        if any(b <= a for a, b in pairwise(frames)):
-            raise ValueError("A track's shapes must have increasing, distinct frames.")
-        return shapes
+class Track(Tag, kw_only=True, gc=False):
+    shapes: Annotated[list[TrackedShape], Meta(min_length=1)]
 
 
-class AnnotationsIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class AnnotationsIn(Struct, kw_only=True, gc=False):
+    version: Version | None = None
+    tags: list[Tag] = []
+    shapes: list[Shape] = []
+    tracks: list[Track] = []
 
-    version: int | None = Field(default=None, ge=0, le=2**62)
-    tags: list[TagIn] = Field(default_factory=list)
-    shapes: list[ShapeIn] = Field(default_factory=list)
-    tracks: list[TrackIn] = Field(default_factory=list)
+    def objects(self) -> dict[str, list[Any]]:
+        return {"tags": self.tags, "shapes": self.shapes, "tracks": self.tracks}
 
 
-TABLES: dict[str, Table] = {
-    "tags": LabeledTag.__table__,  # type: ignore[dict-item]
-    "shapes": LabeledShape.__table__,  # type: ignore[dict-item]
-    "tracks": LabeledTrack.__table__,  # type: ignore[dict-item]
-}
+# Lax: numbers and booleans sent as strings are read as DRF reads them.
+_decoder = msgspec.json.Decoder(AnnotationsIn, strict=False)
+_encode = msgspec.json.Encoder().encode
+_ERROR_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
+
+
+def decode(body: bytes) -> AnnotationsIn:
+    """The annotations in a request body, or InvalidInput naming the offending field."""
+    try:
+        return _decoder.decode(body)
+    except msgspec.ValidationError as error:
+        raise _invalid(str(error)) from None
+    except msgspec.DecodeError as error:
+        malformed = error
+    # Not JSON to the letter. Python's reader also takes NaN and Infinity, which some
+    # clients write: read that way, the object and field that hold one can be named.
+    try:
+        lenient = json.loads(body)
+    except (ValueError, RecursionError):
+        reason = str(malformed).removeprefix("JSON is malformed: ")
+        raise InvalidInput.on("non_field_errors", f"JSON parse error - {reason}") from None
+    try:
+        return msgspec.convert(lenient, AnnotationsIn, strict=False)
+    except msgspec.ValidationError as error:
+        raise _invalid(str(error)) from None
+
+
+def _invalid(text: str) -> InvalidInput:
+    match = _ERROR_AT.match(text)
+    message, path = (match["message"], match["path"] or "") if match else (text, "")
+    path = re.sub(r"\[(\d+)\]", r".\1", path).lstrip(".")
+    missing = _MISSING.match(message)
+    if "Number out of range" in message or repr(MAX_COORDINATE) in message:
+        message = "Expected a finite number."
+    elif missing:
+        path = f"{path}.{missing['field']}".lstrip(".")
+        message = "This field is required."
+    elif not path and message.startswith("Expected `object`"):
+        message = "Expected a JSON object sent with Content-Type: application/json."
+    return InvalidInput.on(path or "non_field_errors", message)
+
+
+def body_schemas(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """JSON schema of a request body, and the schemas it refers to (for OpenAPI)."""
+    (schema,), components = msgspec.json.schema_components(
+        [AnnotationsIn], ref_template=ref_template
+    )
+    return schema, components
+
+
+# --- what is answered ---------------------------------------------------------------
+
+
+@dataclass
+class Annotations:
+    """A job's or task's annotations, each object as (id, its JSON text without the id)."""
+
+    version: int
+    objects: dict[str, list[tuple[int, str]]]
+
+    def to_json(self) -> bytes:
+        lists = {
+            kind: ",".join([f'{{"id":{object_id},{text[1:]}' for object_id, text in items])
+            for kind, items in self.objects.items()
+        }
+        return (
+            f'{{"version":{self.version},"tags":[{lists["tags"]}],'
+            f'"shapes":[{lists["shapes"]}],"tracks":[{lists["tracks"]}]}}'
+        ).encode()
+
+
+def _text(item: Tag) -> str:
+    item.id = UNSET
+    return _encode(item).decode()
 
 
 # --- reading ----------------------------------------------------------------------
 
 
-def read(uow: UnitOfWork, actor: Actor, job_id: int) -> dict[str, Any]:
+def read(uow: UnitOfWork, actor: Actor, job_id: int) -> Annotations:
     job = get_job(uow, actor, job_id)
-    return {"version": job.annotation_version, **load_objects(uow, job.id)}
+    return Annotations(job.annotation_version, load_objects(uow, job.id))
 
 
-def load_objects(uow: UnitOfWork, job_id: int) -> dict[str, list[dict[str, Any]]]:
-    result: dict[str, list[dict[str, Any]]] = {}
-    for kind, table in TABLES.items():
-        columns = [c for c in table.columns if c.name != "job_id"]
-        rows = uow.session.execute(
-            select(*columns).where(table.c.job_id == job_id).order_by(table.c.id)
-        ).mappings()
-        result[kind] = [dict(row) for row in rows]
-    return result
+def load_objects(uow: UnitOfWork, job_id: int) -> dict[str, list[tuple[int, str]]]:
+    rows = AnnotationRows(uow.session)
+    return {kind: rows.read(table, job_id) for kind, table in TABLES.items()}
 
 
 # --- writing ----------------------------------------------------------------------
@@ -133,28 +203,28 @@ def write(
     action: Action | None,
     if_match: str | None = None,
     idempotency_key: str | None = None,
-) -> dict[str, Any]:
+) -> Annotations:
     """``action=None`` replaces everything (PUT); otherwise create, update or delete the
     objects given. Answers the objects as stored and the new version.
 
     A create or PUT retried with the same ``idempotency_key`` answers the first result
     and writes nothing again (a retried save in CVAT duplicates shapes)."""
     job = lock_job(uow, actor, job_id)
-    given = {kind: getattr(body, kind) for kind in KINDS}
+    given = body.objects()
     replay = _replayed(uow, job, idempotency_key, action, given)
     if replay is not None:
         return replay
     _check_version(job, body.version, if_match)
-    answer = apply_changes(uow, job, given, action)
+    written = apply_changes(uow, job, given, action)
     job.annotation_version += 1
     job.segment.task.updated_date = utcnow()
     if idempotency_key and action in (None, "create"):
-        ids = {kind: [item["id"] for item in answer[kind]] for kind in KINDS}
+        ids = {kind: [object_id for object_id, _ in written[kind]] for kind in KINDS}
         uow.session.add(
             SavedWrite(job_id=job.id, key=idempotency_key, version=job.annotation_version, ids=ids)
         )
     uow.commit()
-    return {"version": job.annotation_version, **answer}
+    return Annotations(job.annotation_version, written)
 
 
 def _replayed(
@@ -163,7 +233,7 @@ def _replayed(
     key: str | None,
     action: Action | None,
     given: dict[str, list[Any]],
-) -> dict[str, Any] | None:
+) -> Annotations | None:
     if not key or action not in (None, "create"):
         return None
     saved = uow.session.get(SavedWrite, (job.id, key))
@@ -171,58 +241,55 @@ def _replayed(
         return None
     if [len(saved.ids.get(kind, [])) for kind in KINDS] != [len(given[kind]) for kind in KINDS]:
         raise Conflict("This Idempotency-Key was used for a different request.")
-    answer = {
+    objects = {
         kind: [
-            _answer(_row(kind, item, job.id), new_id)
-            for item, new_id in zip(given[kind], saved.ids[kind], strict=True)
+            (object_id, _text(item))
+            for item, object_id in zip(given[kind], saved.ids[kind], strict=True)
         ]
         for kind in KINDS
     }
-    return {"version": saved.version, **answer}
+    return Annotations(saved.version, objects)
 
 
 def apply_changes(
     uow: UnitOfWork, job: Job, given: dict[str, list[Any]], action: Action | None
-) -> dict[str, list[dict[str, Any]]]:
+) -> dict[str, list[tuple[int, str]]]:
     """Validate and write, without committing; the objects as stored."""
-    context = _Context(uow, job)
+    rules = _Rules(job)
     if action != "delete":
-        context.validate(given)
+        rules.validate(given)
+    store = AnnotationRows(uow.session)
     if action in ("update", "delete"):
-        context.check_ids(given)
-    if action is None:
-        for table in TABLES.values():
-            uow.session.execute(delete(table).where(table.c.job_id == job.id))
-    answer: dict[str, list[dict[str, Any]]] = {}
+        _check_ids(store, job, given)
+    written: dict[str, list[tuple[int, str]]] = {}
     for kind, table in TABLES.items():
-        rows = [_row(kind, item, job.id) for item in given[kind]]
+        items = given[kind]
+        if action is None:
+            store.delete(table, job.id)
         if action in ("update", "delete"):
-            ids = [item.id for item in given[kind]]
-            if rows and action == "delete":
-                uow.session.execute(delete(table).where(table.c.id.in_(ids)))
-            elif rows:
-                # One executemany: each row's values replace the object with its id.
-                uow.session.execute(
-                    update(table).where(table.c.id == bindparam("object_id")),
-                    [dict(row, object_id=item_id) for row, item_id in zip(rows, ids, strict=True)],
-                )
-            answer[kind] = [_answer(row, item_id) for row, item_id in zip(rows, ids, strict=True)]
+            ids: Sequence[int] = [item.id for item in items]
+            if ids:
+                store.delete(table, job.id, ids)
         else:
-            answer[kind] = _insert(uow, table, rows)
-    return answer
-
-
-def _answer(row: dict[str, Any], object_id: int) -> dict[str, Any]:
-    answer = dict(row, id=object_id)
-    answer.pop("job_id", None)
-    return answer
+            ids = store.new_ids(table, len(items))
+        rows: list[Row] = []
+        answer: list[tuple[int, str]] = []
+        for item, object_id in zip(items, ids, strict=True):
+            text = _text(item)
+            rows.append((object_id, job.id, item.label_id, item.frame, text))
+            answer.append((object_id, text))
+        if action != "delete":
+            store.insert(table, rows)
+        written[kind] = answer
+    return written
 
 
 def clear(uow: UnitOfWork, actor: Actor, job_id: int, if_match: str | None = None) -> int:
     job = lock_job(uow, actor, job_id)
     _check_version(job, None, if_match)
+    store = AnnotationRows(uow.session)
     for table in TABLES.values():
-        uow.session.execute(delete(table).where(table.c.job_id == job.id))
+        store.delete(table, job.id)
     job.annotation_version += 1
     uow.commit()
     return job.annotation_version
@@ -278,167 +345,209 @@ class StaleVersion(Conflict):
         self.extra = {"version": current}
 
 
-def _row(kind: str, item: TagIn, job_id: int) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "job_id": job_id,
-        "frame": item.frame,
-        "label_id": item.label_id,
-        "group": item.group,
-        "source": item.source.value,
-        "attributes": [a.model_dump() for a in item.attributes],
-    }
-    if isinstance(item, ShapeIn):
-        row |= _geometry(item)
-    elif isinstance(item, TrackIn):
-        row["shapes"] = [
-            _geometry(shape)
-            | {
-                "frame": shape.frame,
-                "keyframe": shape.keyframe,
-                "attributes": [a.model_dump() for a in shape.attributes],
-            }
-            for shape in item.shapes
-        ]
-    return row
+def _check_ids(store: AnnotationRows, job: Job, given: dict[str, list[Any]]) -> None:
+    """Every object to update or delete names an id of this job, once."""
+    errors = FieldErrors()
+    for kind, items in given.items():
+        if not items:
+            continue
+        known = store.ids(TABLES[kind], job.id)
+        seen: set[int] = set()
+        for index, item in enumerate(items):
+            object_id = item.id
+            if not isinstance(object_id, int):
+                errors.add(f"{kind}.{index}.id", "An id is needed to update or delete.")
+            elif object_id in seen:
+                errors.add(
+                    f"{kind}.{index}.id", f"{kind[:-1].capitalize()} {object_id} is given twice."
+                )
+            elif object_id not in known:
+                errors.add(f"{kind}.{index}.id", f"No {kind[:-1]} {object_id} in this job.")
+            else:
+                seen.add(object_id)
+    errors.raise_if_any()
 
 
-def _geometry(item: _Geometry) -> dict[str, Any]:
-    return {
-        "type": item.type.value,
-        "points": list(item.points),
-        "occluded": item.occluded,
-        "outside": item.outside,
-        "z_order": item.z_order,
-        "rotation": item.rotation,
-    }
+# --- validation -------------------------------------------------------------------
 
 
-def _insert(uow: UnitOfWork, table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if not rows:
-        return []
-    ids = uow.session.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-    ).scalars()
-    return [_answer(row, new_id) for row, new_id in zip(rows, ids, strict=True)]
+class _Rules:
+    """What a job's annotations are checked against: its task's labels and their
+    attributes, and the job's frames. Messages (and their paths) are only made for the
+    objects that fail."""
 
-
-class _Context:
-    """What a job's annotations are checked against: its task's labels and specs, and
-    the job's frames."""
-
-    def __init__(self, uow: UnitOfWork, job: Job) -> None:
-        self.uow = uow
-        self.job = job
-        labels: Sequence[Label] = job.segment.task.labels
-        self.labels = {label.id: label for label in labels}
-        self.specs: dict[int, tuple[int, AttributeSpec]] = {
-            spec.id: (label.id, spec) for label in labels for spec in label.attributes
+    def __init__(self, job: Job) -> None:
+        labels = job.segment.task.labels
+        self.specs: dict[int, dict[int, AttributeSpec]] = {
+            label.id: {spec.id: spec for spec in label.attributes} for label in labels
+        }
+        self.accepts: dict[int, Callable[[str], bool]] = {
+            spec.id: _acceptor(spec) for label in labels for spec in label.attributes
+        }
+        # Per label, per attribute: the values already found to fit (values repeat).
+        self.accepted: dict[int, dict[int, set[str]]] = {
+            label.id: {spec.id: set() for spec in label.attributes} for label in labels
         }
         self.first, self.last = job.segment.start_frame, job.segment.stop_frame
+        self.errors = FieldErrors()
 
     def validate(self, given: dict[str, list[Any]]) -> None:
-        errors = FieldErrors()
+        # The common case first, in as few steps as possible; whatever it does not pass
+        # is looked at again by _explain, which names each problem.
+        first, last = self.first, self.last
+        accepted_of, counts, fine = self.accepted, POINT_COUNTS, self._fine
         for kind, items in given.items():
+            shapes, tracks = kind == "shapes", kind == "tracks"
             for index, item in enumerate(items):
-                where = f"{kind}.{index}"
-                if item.label_id not in self.labels:
-                    errors.add(
-                        f"{where}.label_id", f"Label {item.label_id} is not a label of this task."
-                    )
-                    continue
-                self._frame(where, item.frame, errors)
-                self._attributes(where, item.label_id, item.attributes, errors, tracked=False)
-                if isinstance(item, ShapeIn):
-                    self._points(where, item, errors)
-                if isinstance(item, TrackIn):
-                    for s_index, shape in enumerate(item.shapes):
-                        at = f"{where}.shapes.{s_index}"
-                        self._frame(at, shape.frame, errors)
-                        self._points(at, shape, errors)
-                        self._attributes(at, item.label_id, shape.attributes, errors, tracked=True)
-        errors.raise_if_any()
+                accepted = accepted_of.get(item.label_id)
+                if (
+                    accepted is None
+                    or not first <= item.frame <= last
+                    or (item.attributes and not fine(accepted, item.attributes))
+                    or (shapes and counts.get(item.type) != len(item.points))
+                    or tracks
+                ):
+                    self._explain(kind, index, item, self.specs.get(item.label_id))
+        self.errors.raise_if_any()
 
-    def check_ids(self, given: dict[str, list[Any]]) -> None:
-        errors = FieldErrors()
-        for kind, items in given.items():
-            table = TABLES[kind]
-            ids = [item.id for item in items]
-            seen: set[int] = set()
-            for index, item_id in enumerate(ids):
-                if item_id is None:
-                    errors.add(f"{kind}.{index}.id", "An id is needed to update or delete.")
-                elif item_id in seen:
-                    errors.add(
-                        f"{kind}.{index}.id", f"{kind[:-1].capitalize()} {item_id} is given twice."
-                    )
-                else:
-                    seen.add(item_id)
-            known = set(
-                self.uow.session.scalars(
-                    select(table.c.id).where(
-                        table.c.job_id == self.job.id, table.c.id.in_([i for i in ids if i])
-                    )
+    def _fine(self, accepted: dict[int, set[str]], values: list[AttributeValue]) -> bool:
+        for value in values:
+            known = accepted.get(value.spec_id)
+            if known is None:
+                return False
+            if value.value not in known:
+                if not self.accepts[value.spec_id](value.value):
+                    return False
+                known.add(value.value)
+        count = len(values)
+        if count == 2:
+            return values[0].spec_id != values[1].spec_id
+        return count < 2 or len({value.spec_id for value in values}) == count
+
+    def _explain(
+        self, kind: str, index: int, item: Any, specs: dict[int, AttributeSpec] | None
+    ) -> None:
+        if specs is None:
+            self.errors.add(
+                f"{kind}.{index}.label_id", f"Label {item.label_id} is not a label of this task."
+            )
+            return
+        if not self.first <= item.frame <= self.last:
+            self._frame(f"{kind}.{index}", item.frame)
+        if item.attributes:
+            self._attributes((kind, index), item.label_id, specs, item.attributes, False)
+        if kind == "shapes":
+            self._points((kind, index), item)
+        elif kind == "tracks":
+            self._track(index, item, specs)
+
+    def _track(self, index: int, track: Track, specs: dict[int, AttributeSpec]) -> None:
+        first, last = self.first, self.last
+        previous = -1
+        for s_index, shape in enumerate(track.shapes):
+            where = ("tracks", index, "shapes", s_index)
+            if shape.frame <= previous:
+                self.errors.add(
+                    f"tracks.{index}.shapes",
+                    "A track's shapes must have increasing, distinct frames.",
                 )
-            )
-            for index, item_id in enumerate(ids):
-                if item_id is not None and item_id not in known:
-                    errors.add(f"{kind}.{index}.id", f"No {kind[:-1]} {item_id} in this job.")
-        errors.raise_if_any()
+            previous = shape.frame
+            if not first <= shape.frame <= last:
+                self._frame(_path(where), shape.frame)
+            self._points(where, shape)
+            if shape.attributes:
+                self._attributes(where, track.label_id, specs, shape.attributes, True)
 
-    def _frame(self, where: str, frame: int, errors: FieldErrors) -> None:
-        if not self.first <= frame <= self.last:
-            errors.add(
-                f"{where}.frame", f"Frame {frame} is outside this job ({self.first}-{self.last})."
-            )
+    def _frame(self, where: str, frame: int) -> None:
+        self.errors.add(
+            f"{where}.frame", f"Frame {frame} is outside this job ({self.first}-{self.last})."
+        )
 
-    def _points(self, where: str, item: _Geometry, errors: FieldErrors) -> None:
+    def _points(self, where: tuple[str | int, ...], item: Shape | TrackedShape) -> None:
         count, kind = len(item.points), item.type
-        if kind in POINT_COUNTS and count != POINT_COUNTS[kind]:
-            errors.add(
-                f"{where}.points", f"A {kind} has {POINT_COUNTS[kind]} coordinates, not {count}."
-            )
-        elif kind in MIN_POINTS and (count < MIN_POINTS[kind] or count % 2):
-            errors.add(
-                f"{where}.points",
-                f"A {kind} needs an even number of at least {MIN_POINTS[kind]} coordinates.",
-            )
-        elif kind == ShapeType.MASK and (
-            count < 5 or any(p < 0 or p != int(p) for p in item.points)
-        ):
-            errors.add(
-                f"{where}.points",
+        exact = POINT_COUNTS.get(kind)
+        if exact is not None:
+            if count != exact:
+                self.errors.add(
+                    f"{_path(where)}.points", f"A {kind} has {exact} coordinates, not {count}."
+                )
+            return
+        least = MIN_POINTS.get(kind)
+        if least is not None:
+            if count < least or count % 2:
+                self.errors.add(
+                    f"{_path(where)}.points",
+                    f"A {kind} needs an even number of at least {least} coordinates.",
+                )
+            return
+        if count < 5 or any(p < 0 or p != int(p) for p in item.points):
+            self.errors.add(
+                f"{_path(where)}.points",
                 "A mask is run-length counts then its box: whole, non-negative numbers.",
             )
 
     def _attributes(
         self,
-        where: str,
+        where: tuple[str | int, ...],
         label_id: int,
+        specs: dict[int, AttributeSpec],
         values: list[AttributeValue],
-        errors: FieldErrors,
-        *,
         tracked: bool,
     ) -> None:
+        accepts = self.accepts
+        for value in values:
+            spec = specs.get(value.spec_id)
+            if spec is None or (tracked and not spec.mutable) or not accepts[spec.id](value.value):
+                break
+        else:
+            if len(values) < 2 or len({value.spec_id for value in values}) == len(values):
+                return
+        # Something is wrong: name each problem.
         seen: set[int] = set()
         for index, value in enumerate(values):
-            at = f"{where}.attributes.{index}"
-            owner, spec = self.specs.get(value.spec_id, (None, None))
-            if spec is None or owner != label_id:
-                errors.add(
+            at = f"{_path(where)}.attributes.{index}"
+            spec = specs.get(value.spec_id)
+            if spec is None:
+                self.errors.add(
                     f"{at}.spec_id",
                     f"Attribute {value.spec_id} is not an attribute of label {label_id}.",
                 )
                 continue
             if value.spec_id in seen:
-                errors.add(f"{at}.spec_id", f"Attribute {value.spec_id} is given twice.")
+                self.errors.add(f"{at}.spec_id", f"Attribute {value.spec_id} is given twice.")
             seen.add(value.spec_id)
             if tracked and not spec.mutable:
-                errors.add(
+                self.errors.add(
                     f"{at}.spec_id", f"Attribute {spec.name!r} is not mutable: set it on the track."
                 )
             problem = value_problem(spec, value.value)
             if problem:
-                errors.add(f"{at}.value", problem)
+                self.errors.add(f"{at}.value", problem)
+
+
+def _path(parts: tuple[str | int, ...]) -> str:
+    return ".".join(str(part) for part in parts)
+
+
+def _acceptor(spec: AttributeSpec) -> Callable[[str], bool]:
+    """A quick yes/no for a value of ``spec``; value_problem says why not."""
+    if spec.input_type in (InputType.SELECT, InputType.RADIO):
+        return frozenset(spec.values).__contains__
+    if spec.input_type == InputType.CHECKBOX:
+        return frozenset(("true", "false")).__contains__
+    if spec.input_type == InputType.NUMBER:
+        low, high, step = (float(v) for v in spec.values)
+
+        def accepts(value: str) -> bool:
+            try:
+                number = float(value)
+            except ValueError:
+                return False
+            steps = (number - low) / step
+            return low <= number <= high and abs(steps - round(steps)) <= 1e-6
+
+        return accepts
+    return lambda value: len(value) <= TEXT_MAX
 
 
 def value_problem(spec: AttributeSpec, value: str) -> str | None:

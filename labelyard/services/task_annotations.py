@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-import orjson
-from sqlalchemy import select
+import msgspec
 
+from labelyard.adapters.db.bulk import AnnotationRows
 from labelyard.domain import Job, Task, utcnow
 from labelyard.services import access
 from labelyard.services.access import Actor
@@ -17,8 +17,9 @@ from labelyard.services.annotations import (
     KINDS,
     TABLES,
     Action,
+    Annotations,
     AnnotationsIn,
-    TrackIn,
+    Track,
     apply_changes,
     check_total_version,
     load_objects,
@@ -33,22 +34,22 @@ def _jobs(task: Task) -> list[Job]:
     return [job for segment in task.segments for job in segment.jobs]
 
 
-def read(uow: UnitOfWork, actor: Actor, task_id: int) -> dict[str, Any]:
+def read(uow: UnitOfWork, actor: Actor, task_id: int) -> Annotations:
     """All of the task's annotations; ``version`` is the sum of its jobs' versions, so it
     changes whenever any of them does."""
     task = get_task(uow, actor, task_id)
     jobs = _jobs(task)
-    merged: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
-    seen: set[bytes] = set()
+    merged: dict[str, list[tuple[int, str]]] = {kind: [] for kind in KINDS}
+    seen: dict[str, set[str]] = {kind: set() for kind in KINDS}
     for job in jobs:
         for kind, items in load_objects(uow, job.id).items():
-            for item in items:
-                identity = orjson.dumps({k: v for k, v in item.items() if k != "id"} | {"k": kind},
-                                        option=orjson.OPT_SORT_KEYS)  # fmt: skip
-                if identity not in seen:
-                    seen.add(identity)
-                    merged[kind].append(item)
-    return {"version": sum(job.annotation_version for job in jobs), **merged}
+            # An object's text is all of it but its id: the copy an overlapping job
+            # holds has the same text.
+            for object_id, text in items:
+                if text not in seen[kind]:
+                    seen[kind].add(text)
+                    merged[kind].append((object_id, text))
+    return Annotations(sum(job.annotation_version for job in jobs), merged)
 
 
 def write(
@@ -59,7 +60,7 @@ def write(
     *,
     action: Action | None,
     if_match: str | None = None,
-) -> dict[str, Any]:
+) -> Annotations:
     """PUT (``action=None``) or create: each object goes to every job whose frames hold
     it (a track to each job its shapes reach, with those shapes). Update and delete go to
     the job that holds each id."""
@@ -68,12 +69,12 @@ def write(
         raise PermissionDenied()
     jobs = [lock_job(uow, actor, job.id) for job in _jobs(task)]
     check_total_version(jobs, body.version, if_match)
-    given = {kind: list(getattr(body, kind)) for kind in KINDS}
+    given = body.objects()
     if action in ("update", "delete"):
         parts = _by_owner(uow, jobs, given)
     else:
         parts = _by_frames(jobs, given)
-    answer: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+    answer: dict[str, list[tuple[int, str]]] = {kind: [] for kind in KINDS}
     for job in jobs:
         part = parts.get(job.id)
         if part is None and action is not None:
@@ -84,7 +85,7 @@ def write(
         job.annotation_version += 1
     task.updated_date = utcnow()
     uow.commit()
-    return {"version": sum(job.annotation_version for job in jobs), **answer}
+    return Annotations(sum(job.annotation_version for job in jobs), answer)
 
 
 def _by_frames(jobs: list[Job], given: dict[str, list[Any]]) -> dict[int, dict[str, list[Any]]]:
@@ -95,13 +96,11 @@ def _by_frames(jobs: list[Job], given: dict[str, list[Any]]) -> dict[int, dict[s
             placed = False
             for job in jobs:
                 first, last = job.segment.start_frame, job.segment.stop_frame
-                if isinstance(item, TrackIn):
+                if isinstance(item, Track):
                     shapes = [s for s in item.shapes if first <= s.frame <= last]
                     if shapes:
-                        start = shapes[0].frame
-                        parts[job.id][kind].append(
-                            item.model_copy(update={"shapes": shapes, "frame": start})
-                        )
+                        part = msgspec.structs.replace(item, shapes=shapes, frame=shapes[0].frame)
+                        parts[job.id][kind].append(part)
                         placed = True
                 elif first <= item.frame <= last:
                     parts[job.id][kind].append(item)
@@ -119,18 +118,14 @@ def _by_owner(
 ) -> dict[int, dict[str, list[Any]]]:
     parts: dict[int, dict[str, list[Any]]] = defaultdict(lambda: {kind: [] for kind in KINDS})
     job_ids = [job.id for job in jobs]
+    store = AnnotationRows(uow.session)
     errors = FieldErrors()
     for kind in KINDS:
-        table = TABLES[kind]
-        ids = [item.id for item in given[kind] if item.id is not None]
-        rows = uow.session.execute(
-            select(table.c.id, table.c.job_id).where(
-                table.c.id.in_(ids), table.c.job_id.in_(job_ids)
-            )
-        )
-        owners = {object_id: job_id for object_id, job_id in rows}
+        if not given[kind]:
+            continue
+        owners = store.owners(TABLES[kind], job_ids)
         for index, item in enumerate(given[kind]):
-            owner = owners.get(item.id) if item.id is not None else None
+            owner = owners.get(item.id) if isinstance(item.id, int) else None
             if owner is None:
                 errors.add(f"{kind}.{index}.id", f"No {kind[:-1]} {item.id} in this task.")
             else:

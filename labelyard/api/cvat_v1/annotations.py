@@ -2,23 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
+from labelyard.api.collector import pause_collector
 from labelyard.api.deps import ActorDep, UowDep
 from labelyard.services import annotations as job_annotations
 from labelyard.services import task_annotations
+from labelyard.services.annotations import Annotations, AnnotationsIn
 
-router = APIRouter(tags=["annotations"])
+# Annotation bodies and answers can hold 100,000s of objects: see labelyard.api.collector.
+router = APIRouter(tags=["annotations"], dependencies=[Depends(pause_collector)])
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=64)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+SCHEMA_REF = "#/components/schemas/{name}"
+BODY_SCHEMA, BODY_COMPONENTS = job_annotations.body_schemas(SCHEMA_REF)
+# The body is read and decoded by the service's own decoder, not by FastAPI: this is
+# what the OpenAPI document says of it.
+DOCUMENTED_BODY: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": BODY_SCHEMA}}}
+}
 
 
-def _json(data: object) -> Response:
-    # Annotations can be large: orjson straight to bytes, no intermediate encoding pass.
-    return Response(orjson.dumps(data), media_type="application/json")
+async def _raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+def _decoded_body(raw: Annotated[bytes, Depends(_raw_body)]) -> AnnotationsIn:
+    # A sync dependency: decoding a large body runs in the thread pool, before the unit
+    # of work (listed after it) takes the database's write lock.
+    return job_annotations.decode(raw)
+
+
+Body = Annotated[AnnotationsIn, Depends(_decoded_body)]
+
+
+def _json(annotations: Annotations) -> Response:
+    return Response(annotations.to_json(), media_type="application/json")
 
 
 @router.get("/jobs/{job_id:int}/annotations")
@@ -27,10 +48,10 @@ def read_annotations(job_id: int, actor: ActorDep, uow: UowDep) -> Response:
     return _json(job_annotations.read(uow, actor, job_id))
 
 
-@router.put("/jobs/{job_id:int}/annotations")
+@router.put("/jobs/{job_id:int}/annotations", openapi_extra=DOCUMENTED_BODY)
 def replace_annotations(
     job_id: int,
-    body: job_annotations.AnnotationsIn,
+    body: Body,
     actor: ActorDep,
     uow: UowDep,
     if_match: IfMatch = None,
@@ -51,10 +72,10 @@ def replace_annotations(
     )
 
 
-@router.patch("/jobs/{job_id:int}/annotations")
+@router.patch("/jobs/{job_id:int}/annotations", openapi_extra=DOCUMENTED_BODY)
 def change_annotations(
     job_id: int,
-    body: job_annotations.AnnotationsIn,
+    body: Body,
     actor: ActorDep,
     uow: UowDep,
     action: Annotated[job_annotations.Action, Query()],
@@ -90,10 +111,10 @@ def read_task_annotations(task_id: int, actor: ActorDep, uow: UowDep) -> Respons
     return _json(task_annotations.read(uow, actor, task_id))
 
 
-@router.put("/tasks/{task_id:int}/annotations")
+@router.put("/tasks/{task_id:int}/annotations", openapi_extra=DOCUMENTED_BODY)
 def replace_task_annotations(
     task_id: int,
-    body: job_annotations.AnnotationsIn,
+    body: Body,
     actor: ActorDep,
     uow: UowDep,
     if_match: IfMatch = None,
@@ -102,10 +123,10 @@ def replace_task_annotations(
     return _json(task_annotations.write(uow, actor, task_id, body, action=None, if_match=if_match))
 
 
-@router.patch("/tasks/{task_id:int}/annotations")
+@router.patch("/tasks/{task_id:int}/annotations", openapi_extra=DOCUMENTED_BODY)
 def change_task_annotations(
     task_id: int,
-    body: job_annotations.AnnotationsIn,
+    body: Body,
     actor: ActorDep,
     uow: UowDep,
     action: Annotated[job_annotations.Action, Query()],

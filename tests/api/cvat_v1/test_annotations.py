@@ -432,3 +432,31 @@ def test_deleting_a_label_deletes_its_annotations(client, world):
     assert patched.status_code == 200, patched.text
     stored = client.get(url(world), headers=headers).json()
     assert (stored["shapes"], [t["label_id"] for t in stored["tags"]]) == ([], [world["person"]])
+
+
+def test_deleting_a_project_label_deletes_its_annotations_in_every_task(client, factory):
+    owner = factory.user("owner")
+    headers = factory.headers(owner)
+    project = factory.project(owner, labels=("car", "person"))
+    car, person = (label.id for label in project.labels)
+    tasks = [factory.task(owner, f"t{n}", project=project, frames=4) for n in range(2)]
+    lone = factory.task(owner, "elsewhere", labels=("car",), frames=4)
+    job_urls = [f"{API}/jobs/{factory.jobs_of(task)[0].id}/annotations" for task in tasks]
+    for job_url in job_urls:
+        body = {"tags": [{"frame": 0, "label_id": car}, {"frame": 1, "label_id": person}]}
+        assert client.put(job_url, headers=headers, json=body).status_code == 200
+    lone_url = f"{API}/jobs/{factory.jobs_of(lone)[0].id}/annotations"
+    lone_tag = {"frame": 0, "label_id": lone.own_labels[0].id}
+    assert client.put(lone_url, headers=headers, json={"tags": [lone_tag]}).status_code == 200
+
+    labels = client.get(f"{API}/projects/{project.id}", headers=headers).json()["labels"]
+    deleted = [label | {"deleted": True} for label in labels if label["id"] == car]
+    patched = client.patch(
+        f"{API}/projects/{project.id}", headers=headers, json={"labels": deleted}
+    )
+    assert patched.status_code == 200, patched.text
+
+    for job_url in job_urls:
+        tags = client.get(job_url, headers=headers).json()["tags"]
+        assert [tag["label_id"] for tag in tags] == [person]
+    assert len(client.get(lone_url, headers=headers).json()["tags"]) == 1
