@@ -35,11 +35,7 @@ class AnnotationRows:
         if count == 0:
             return []
         if self._postgres:
-            rows = self._run(
-                "SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)",
-                (table.name, count),
-            )
-            return sorted(row[0] for row in rows)
+            return self._postgres_ids(table, count)
         ((last,),) = self._run(
             "SELECT max(coalesce((SELECT last_id FROM annotation_id_counters "
             f"WHERE table_name = ?), 0), coalesce((SELECT max(id) FROM {table.name}), 0))",
@@ -51,6 +47,14 @@ class AnnotationRows:
             (table.name, last + count),
         )
         return range(last + 1, last + 1 + count)
+
+    def _postgres_ids(self, table: Table, count: int) -> list[int]:
+        # The sequence is looked up once: named in each row, it is looked up per row.
+        ((sequence,),) = self._run("SELECT pg_get_serial_sequence(?, 'id')", (table.name,))
+        rows = self._run(
+            "SELECT nextval(?::regclass) FROM generate_series(1, ?)", (sequence, count)
+        )
+        return sorted(row[0] for row in rows)
 
     def insert(self, table: Table, rows: list[Row]) -> None:
         if not rows:
