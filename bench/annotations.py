@@ -197,9 +197,10 @@ def make_shapes(count: int, label_id: int, specs: dict[str, int], seed: int = 0)
 def shape_rows(shapes: list[dict], job_id: int) -> list[tuple]:
     """The labeled_shapes rows for ``shapes``: id, job, label, frame and the object's JSON text."""
     return [
-        (number, job_id, shape["label_id"], shape["frame"], orjson.dumps(shape).decode())
+        (number, job_id, shape["label_id"], shape["frame"],
+         orjson.dumps({"id": number} | shape).decode())
         for number, shape in enumerate(shapes, start=1)
-    ]
+    ]  # fmt: skip
 
 
 # --- the floor ------------------------------------------------------------------------------
@@ -502,13 +503,13 @@ def put_anatomy(world: World, body: bytes, add: Callable[[str, float, str], None
         job = jobs.get_job(uow, actor, world.job_id)
         seconds, _ = timed(lambda: job_annotations._Rules(job).validate(decoded.objects()))
         add("PUT: the service's checks (_Rules.validate)", seconds, "")
-    seconds, texts = timed(lambda: [job_annotations._text(s) for s in decoded.shapes])
-    add("PUT: each object's JSON text (msgspec encode)", seconds, "")
-    answer = job_annotations.Annotations(
-        1, {"tags": [], "tracks": [], "shapes": list(enumerate(texts, start=1))}
+    seconds, texts = timed(
+        lambda: [(n, job_annotations._text(s, n)) for n, s in enumerate(decoded.shapes, 1)]
     )
+    add("PUT: each object's JSON text (msgspec encode)", seconds, "")
+    answer = job_annotations.Annotations(1, {"tags": [], "tracks": [], "shapes": texts})
     seconds, _ = timed(answer.to_json)
-    add("PUT: the answer assembled from the texts", seconds, "")
+    add("PUT: the answer joined from the texts", seconds, "")
 
 
 def get_anatomy(world: World, add: Callable[[str, float, str], None]) -> None:
@@ -517,7 +518,7 @@ def get_anatomy(world: World, add: Callable[[str, float, str], None]) -> None:
     add("GET: the rows through the raw driver (execute+fetchall)", seconds, "")
     answer = job_annotations.Annotations(1, {"tags": [], "tracks": [], "shapes": rows})
     seconds, _ = timed(answer.to_json)
-    add("GET: the answer assembled from the rows", seconds, "")
+    add("GET: the answer joined from the rows", seconds, "")
 
 
 def raw_read(world: World) -> list[tuple]:

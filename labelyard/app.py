@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from swagger_ui_bundle import swagger_ui_path
 
 from labelyard import __version__
-from labelyard.adapters.db.engine import make_engine, migrate
+from labelyard.adapters.db.engine import WalCheckpointer, make_engine, migrate
 from labelyard.adapters.queue.inprocess import InProcessRunner
 from labelyard.adapters.queue.rq import RqRunner
 from labelyard.api import errors
@@ -42,7 +42,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     """The ASGI app. The schema is migrated to the newest revision before it serves."""
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = engine or make_engine(settings.resolved_database_url)
+    checkpointer = None
+    if engine is None:
+        engine = make_engine(settings.resolved_database_url, background_checkpoints=True)
+        if engine.dialect.name == "sqlite":
+            checkpointer = WalCheckpointer(engine)
     migrate(engine)
 
     runtime = build_runtime(settings, engine)
@@ -50,8 +54,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if checkpointer is not None:
+            checkpointer.start()
         yield
         runner.shutdown()
+        if checkpointer is not None:
+            checkpointer.stop()
 
     app = FastAPI(
         lifespan=lifespan,

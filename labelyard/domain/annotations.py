@@ -1,7 +1,7 @@
 """A job's annotations: tags, shapes and tracks. Each object is one row whose ``data`` is
-the object as the API answers it, minus its id (attributes, points, a track's shapes and
-all): a job's annotations are written and read a few statements at a time, and read
-answers are assembled from the stored text without decoding it. ``label_id`` and
+the object as the API answers it (id, attributes, points, a track's shapes and all): a
+job's annotations are written and read a few statements at a time, and read answers are
+joined from the stored texts without decoding them. ``label_id`` and
 ``frame`` are kept beside it as columns for the queries that need them."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class _Annotation:
     # that can use it. A key would need an index of its own, which every bulk insert pays.
     label_id: Mapped[int] = mapped_column(Integer)
     frame: Mapped[int] = mapped_column(Integer)
-    # The object as answered, without "id": JSON text, stored and served as it is.
+    # The object as answered, its id first: JSON text, stored and served as it is.
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 

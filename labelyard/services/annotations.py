@@ -3,7 +3,7 @@ the task's labels and the job's frames, versioned so that no write is silently l
 
 Built for bulk: a body is decoded and type-checked in one pass (msgspec, into objects the
 garbage collector does not track), each object is stored as the JSON text it is answered
-with, and answers are assembled from that text without decoding it."""
+with, and answers are joined from those texts without decoding them."""
 
 from __future__ import annotations
 
@@ -57,7 +57,8 @@ class AttributeValue(Struct, gc=False):
 
 
 class Tag(Struct, kw_only=True, gc=False):
-    # Unset is left out when the object is encoded: the stored text never holds the id.
+    # Set to the object's id before it is encoded (the id the client sent counts only
+    # for update and delete).
     id: Id | UnsetType | None = UNSET
     frame: Count
     label_id: Id
@@ -157,15 +158,14 @@ def body_schemas(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 @dataclass
 class Annotations:
-    """A job's or task's annotations, each object as (id, its JSON text without the id)."""
+    """A job's or task's annotations, each object as (id, its JSON text)."""
 
     version: int
     objects: dict[str, list[tuple[int, str]]]
 
     def to_json(self) -> bytes:
         lists = {
-            kind: ",".join([f'{{"id":{object_id},{text[1:]}' for object_id, text in items])
-            for kind, items in self.objects.items()
+            kind: ",".join([text for _, text in items]) for kind, items in self.objects.items()
         }
         return (
             f'{{"version":{self.version},"tags":[{lists["tags"]}],'
@@ -173,8 +173,9 @@ class Annotations:
         ).encode()
 
 
-def _text(item: Tag) -> str:
-    item.id = UNSET
+def _text(item: Tag, object_id: int) -> str:
+    """The object's JSON text, as stored and answered."""
+    item.id = object_id
     return _encode(item).decode()
 
 
@@ -243,7 +244,7 @@ def _replayed(
         raise Conflict("This Idempotency-Key was used for a different request.")
     objects = {
         kind: [
-            (object_id, _text(item))
+            (object_id, _text(item, object_id))
             for item, object_id in zip(given[kind], saved.ids[kind], strict=True)
         ]
         for kind in KINDS
@@ -275,7 +276,7 @@ def apply_changes(
         rows: list[Row] = []
         answer: list[tuple[int, str]] = []
         for item, object_id in zip(items, ids, strict=True):
-            text = _text(item)
+            text = _text(item, object_id)
             rows.append((object_id, job.id, item.label_id, item.frame, text))
             answer.append((object_id, text))
         if action != "delete":

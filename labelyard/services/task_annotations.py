@@ -43,11 +43,12 @@ def read(uow: UnitOfWork, actor: Actor, task_id: int) -> Annotations:
     seen: dict[str, set[str]] = {kind: set() for kind in KINDS}
     for job in jobs:
         for kind, items in load_objects(uow, job.id).items():
-            # An object's text is all of it but its id: the copy an overlapping job
-            # holds has the same text.
+            # The copy of an object that an overlapping job holds has the same text
+            # but for the id, which comes first: {"id":7,...
             for object_id, text in items:
-                if text not in seen[kind]:
-                    seen[kind].add(text)
+                identity = text[text.index(",") + 1 :]
+                if identity not in seen[kind]:
+                    seen[kind].add(identity)
                     merged[kind].append((object_id, text))
     return Annotations(sum(job.annotation_version for job in jobs), merged)
 

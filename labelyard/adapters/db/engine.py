@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from labelyard.services.uow import WRITE_INTENT
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# SQLite's own default: a checkpoint when a commit takes the log past 1,000 pages.
+DEFAULT_AUTOCHECKPOINT = 1000
+log = logging.getLogger(__name__)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
+def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout.
+
+    ``background_checkpoints``: SQLite's connections leave copying the write-ahead log
+    back into the database file to a WalCheckpointer, which the caller runs."""
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
@@ -32,7 +40,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             json_deserializer=orjson.loads,
             **kwargs,
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        autocheckpoint = 0 if background_checkpoints else DEFAULT_AUTOCHECKPOINT
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, autocheckpoint))
         # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; we
         # emit BEGIN ourselves so every unit of work is one real transaction. Writers
         # take the write lock up front: a deferred transaction that reads and then writes
@@ -60,14 +69,60 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(autocheckpoint: int, dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint}")
     cursor.close()
+
+
+class WalCheckpointer:
+    """Copies SQLite's write-ahead log back into the database file from a background
+    thread, every ``interval`` seconds, for an engine made with background_checkpoints.
+
+    Left to SQLite, the commit that takes the log past 1,000 pages does it and waits for
+    it: a 100,000-shape save spent a tenth to a fifth of its time there. PASSIVE
+    checkpoints wait for no reader or writer; what they cannot copy yet, the next
+    one does."""
+
+    def __init__(self, engine: Engine, interval: float = 1.0) -> None:
+        self._engine = engine
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.checkpoint()
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """One PASSIVE checkpoint: (busy, frames in the log, frames copied)."""
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            row: Any = cursor.fetchone()
+            cursor.close()
+            return row[0], row[1], row[2]
+        finally:
+            connection.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.checkpoint()
+            except Exception:  # the next round tries again; the log only grows meanwhile
+                log.exception("WAL checkpoint failed")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -77,12 +77,13 @@ def test_upgrade_keeps_every_field_and_downgrade_restores_the_columns(old_engine
         }
     common = {"label_id": label_id, "attributes": []}
     assert stored == {
-        "tags": [(1, common | {"frame": 2, "group": 0, "source": "manual",
+        "tags": [(1, common | {"id": 1, "frame": 2, "group": 0, "source": "manual",
                                "attributes": ATTRIBUTES})],
-        "shapes": [(5, common | {"frame": 3, "group": 1, "source": "auto", "type": "polygon",
-                                 "occluded": True, "outside": False, "z_order": 2,
-                                 "rotation": 45.5, "points": [0.5, 1, 2, 3, 4, 5]})],
-        "tracks": [(9, common | {"frame": 1, "group": 0, "source": "file", "shapes": TRACKED})],
+        "shapes": [(5, common | {"id": 5, "frame": 3, "group": 1, "source": "auto",
+                                 "type": "polygon", "occluded": True, "outside": False,
+                                 "z_order": 2, "rotation": 45.5, "points": [0.5, 1, 2, 3, 4, 5]})],
+        "tracks": [(9, common | {"id": 9, "frame": 1, "group": 0, "source": "file",
+                                 "shapes": TRACKED})],
     }  # fmt: skip
 
     command.downgrade(config, "0004")

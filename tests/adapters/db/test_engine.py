@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from labelyard.adapters.db.engine import make_engine, migrate
+from labelyard.adapters.db.engine import WalCheckpointer, make_engine, migrate
 from labelyard.config import Settings
 from labelyard.domain import Base
 
@@ -68,3 +70,34 @@ def test_migrations_match_the_models(engine):
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_background_checkpoints_leave_commits_alone_and_copy_the_log(tmp_path):
+    path = tmp_path / "x.sqlite3"
+    engine = make_engine(f"sqlite:///{path}", background_checkpoints=True)
+    with engine.begin() as connection:
+        assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
+        connection.execute(text("CREATE TABLE blobs (data BLOB)"))
+        # 6 MB: well past the 1,000 pages at which SQLite's own checkpoint would run.
+        for _ in range(300):
+            connection.execute(text("INSERT INTO blobs VALUES (randomblob(20000))"))
+    # The commit copied nothing: the rows are in the log, not in the database file.
+    assert path.stat().st_size < 1_000_000
+    assert path.with_name(path.name + "-wal").stat().st_size > 6_000_000
+
+    checkpointer = WalCheckpointer(engine, interval=0.05)
+    checkpointer.start()
+    try:
+        deadline = time.monotonic() + 10
+        while path.stat().st_size < 6_000_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert path.stat().st_size > 6_000_000
+    finally:
+        checkpointer.stop()
+    engine.dispose()
+
+
+def test_sqlite_checkpoints_by_itself_unless_told_otherwise(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 1000

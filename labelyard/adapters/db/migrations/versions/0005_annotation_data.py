@@ -72,10 +72,7 @@ def upgrade() -> None:
         rows = bind.execute(
             sa.select(table.c.id, table.c.label_id, table.c.frame, *(table.c[c] for c in moved))
         ).mappings()
-        changes = [
-            {"row_id": row["id"], "new_data": {k: v for k, v in row.items() if k != "id"}}
-            for row in rows
-        ]
+        changes = [{"row_id": row["id"], "new_data": dict(row)} for row in rows]
         if changes:
             bind.execute(
                 sa.update(table)
