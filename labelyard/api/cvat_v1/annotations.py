@@ -11,6 +11,7 @@ from labelyard.api.deps import ActorDep, UowDep
 from labelyard.services import annotations as job_annotations
 from labelyard.services import task_annotations
 from labelyard.services.annotations import Annotations, AnnotationsIn
+from labelyard.services.errors import InvalidInput
 
 # Annotation bodies and answers can hold 100,000s of objects: see labelyard.api.collector.
 router = APIRouter(tags=["annotations"], dependencies=[Depends(pause_collector)])
@@ -26,6 +27,11 @@ DOCUMENTED_BODY: dict[str, Any] = {
 
 
 async def _raw_body(request: Request) -> bytes:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json" and not kind.endswith("+json"):
+        raise InvalidInput.on(
+            "non_field_errors", "Expected a JSON object sent with Content-Type: application/json."
+        )
     return await request.body()
 
 

@@ -460,3 +460,30 @@ def test_deleting_a_project_label_deletes_its_annotations_in_every_task(client, 
         tags = client.get(job_url, headers=headers).json()["tags"]
         assert [tag["label_id"] for tag in tags] == [person]
     assert len(client.get(lone_url, headers=headers).json()["tags"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        pytest.param(b'{"shapes": [', "application/json", id="malformed"),
+        pytest.param(b"[]", "application/json", id="a list"),
+        pytest.param(b'"x"', "application/json", id="a string"),
+        pytest.param(b"null", "application/json", id="null"),
+        pytest.param(b"", "application/json", id="empty"),
+        pytest.param(b'{"shapes": []}', None, id="no content type"),
+        pytest.param(b'{"shapes": []}', "text/plain", id="text/plain"),
+        pytest.param(b'{"shapes": []}', "application/x-www-form-urlencoded", id="form"),
+    ],
+)
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+def test_a_body_that_is_not_a_json_object_is_refused(client, world, content, content_type, method):
+    headers = dict(world["headers"])
+    if content_type:
+        headers["Content-Type"] = content_type
+    client.put(url(world), headers=world["headers"], json={"shapes": [rectangle(world)]})
+    params = {"action": "create"} if method == "PATCH" else {}
+    response = client.request(method, url(world), headers=headers, content=content, params=params)
+    assert response.status_code == 400, response.text
+    assert list(response.json()) == ["detail", "non_field_errors"]
+    stored = client.get(url(world), headers=world["headers"]).json()
+    assert (len(stored["shapes"]), stored["version"]) == (1, 1)
