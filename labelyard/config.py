@@ -56,6 +56,9 @@ class Settings(BaseSettings):
         default=256 * 1024**2,
         description="Largest annotation save (a JSON body, held in memory while checked).",
     )
+    export_ttl_hours: float = Field(
+        default=24, gt=0, description="How long a made export is kept and served again."
+    )
     secret_key: str | None = Field(
         default=None,
         description="Signs local media URLs; when unset one is generated and kept in the data dir.",

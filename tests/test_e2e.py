@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import socket
@@ -225,3 +226,41 @@ def test_seed_002_create_a_task_with_data(start):
     assert chunk.status_code == 200
     with zipfile.ZipFile(io.BytesIO(chunk.content)) as archive:
         assert len(archive.namelist()) == 3
+
+
+def test_seed_002_coco_download_flow(start):
+    """Annotate, then GET annotations?format=COCO 1.0: 202 while it is made, 201 when it
+    is ready, 200 with the zip on action=download."""
+    server = start()
+    password = re.search(r"password '([^']+)'", server.output()).group(1)
+    api = httpx.Client(base_url=f"{server.base}/api/v1", timeout=30)
+    key = api.post("/auth/login", json={"username": "root", "password": password}).json()["key"]
+    headers = {"Authorization": f"Token {key}"}
+    task = api.post("/tasks", headers=headers, json={"name": "coco", "labels": LABELS}).json()
+    files = [(f"client_files[{i}]", (f"{i}.jpg", jpeg(96, 64, shade=i))) for i in range(2)]
+    api.post(f"/tasks/{task['id']}/data", headers=headers, data={"image_quality": "70"},
+             files=files).raise_for_status()  # fmt: skip
+    deadline = time.monotonic() + 30
+    while api.get(f"/tasks/{task['id']}/status", headers=headers).json()["state"] != "Finished":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    label = task["labels"][0]["id"]
+    box = {"type": "rectangle", "frame": 1, "label_id": label, "points": [1, 2, 31, 22]}
+    saved = api.put(f"/tasks/{task['id']}/annotations", headers=headers, json={"shapes": [box]})
+    assert saved.status_code == 200, saved.text
+
+    url, params = f"/tasks/{task['id']}/annotations", {"format": "COCO 1.0"}
+    assert api.get(url, headers=headers, params=params).status_code == 202
+    deadline = time.monotonic() + 60
+    while (status := api.get(url, headers=headers, params=params).status_code) == 202:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert status == 201
+    download = api.get(url, headers=headers, params=params | {"action": "download"})
+    assert download.status_code == 200
+    assert download.headers["content-disposition"].startswith("attachment")
+    with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".json")]
+        coco = json.loads(archive.read(name))
+    (annotation,) = coco["annotations"]
+    assert annotation["bbox"] == [1, 2, 30, 20] and annotation["area"] == 600

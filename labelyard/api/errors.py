@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from labelyard.adapters.media.errors import MediaError
+from labelyard.formats.registry import FormatDisabled
 from labelyard.services.errors import (
     Conflict,
     InvalidInput,
@@ -22,6 +23,7 @@ from labelyard.services.errors import (
     NotFound,
     PermissionDenied,
 )
+from labelyard.services.exchange import ExportFailed
 from labelyard.services.fields import ReadOnlyFields
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,8 @@ STATUS = {
     NotFound: 404,
     Conflict: 409,
     InvalidInput: 400,
+    FormatDisabled: 405,
+    ExportFailed: 422,
 }
 BODY_NOT_OBJECT = {"dict_type", "model_attributes_type", "model_type", "list_type"}
 UNION_MEMBER = re.compile(r"(constrained-)?(int|str|float|bool)|function-\w+\[.*\]")

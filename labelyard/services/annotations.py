@@ -130,6 +130,14 @@ def decode(body: bytes) -> AnnotationsIn:
         raise _invalid(str(error)) from None
 
 
+def convert(objects: dict[str, Any]) -> AnnotationsIn:
+    """Annotations given as Python objects (an import's), checked as a body would be."""
+    try:
+        return msgspec.convert(objects, AnnotationsIn, strict=False)
+    except msgspec.ValidationError as error:
+        raise _invalid(str(error)) from None
+
+
 def _invalid(text: str) -> InvalidInput:
     match = _ERROR_AT.match(text)
     message, path = (match["message"], match["path"] or "") if match else (text, "")

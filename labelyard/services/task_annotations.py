@@ -66,9 +66,7 @@ def write(
     it (a track to each job its shapes reach, with those shapes). Update and delete go to
     the job that holds each id."""
     task = get_task(uow, actor, task_id)
-    if not access.can_change_task(actor, task):
-        raise PermissionDenied()
-    jobs = [lock_job(uow, actor, job.id) for job in _jobs(task)]
+    jobs = check_can_write(uow, actor, task)
     check_total_version(jobs, body.version, if_match)
     given = body.objects()
     if action in ("update", "delete"):
@@ -87,6 +85,13 @@ def write(
     task.updated_date = utcnow()
     uow.commit()
     return Annotations(sum(job.annotation_version for job in jobs), answer)
+
+
+def check_can_write(uow: UnitOfWork, actor: Actor, task: Task) -> list[Job]:
+    """The task's jobs, locked for writing, when ``actor`` may change its annotations."""
+    if not access.can_change_task(actor, task):
+        raise PermissionDenied()
+    return [lock_job(uow, actor, job.id) for job in _jobs(task)]
 
 
 def _by_frames(jobs: list[Job], given: dict[str, list[Any]]) -> dict[int, dict[str, list[Any]]]:

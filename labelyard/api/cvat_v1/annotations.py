@@ -1,17 +1,26 @@
-"""``/jobs/{id}/annotations``: CVAT's annotation model, versioned."""
+"""``/jobs/{id}/annotations`` and ``/tasks/{id}/annotations``: CVAT's annotation model,
+versioned; with ``format=`` the same paths export and import files (and ``/dataset``
+exports with images)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import timedelta
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.datastructures import UploadFile
 
 from labelyard.api.collector import pause_collector
 from labelyard.api.deps import ActorDep, UowDep
+from labelyard.api.responses import MediaFileResponse
+from labelyard.api.uploads import stage_uploads
+from labelyard.domain import OperationStatus
 from labelyard.services import annotations as job_annotations
-from labelyard.services import task_annotations
+from labelyard.services import exchange, task_annotations
 from labelyard.services.annotations import Annotations, AnnotationsIn
 from labelyard.services.errors import InvalidInput
+from labelyard.services.uow import UnitOfWork
 
 # Annotation bodies and answers can hold 100,000s of objects: see labelyard.api.collector.
 router = APIRouter(tags=["annotations"], dependencies=[Depends(pause_collector)])
@@ -26,7 +35,13 @@ DOCUMENTED_BODY: dict[str, Any] = {
 }
 
 
+FormatName = Annotated[str | None, Query(max_length=64, description="e.g. COCO 1.0")]
+DownloadAction = Annotated[Literal["download"] | None, Query()]
+
+
 async def _raw_body(request: Request) -> bytes:
+    if "format" in request.query_params:
+        return b""  # an import: the file comes as multipart (see _annotation_file)
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json" and not kind.endswith("+json"):
         raise InvalidInput.on(
@@ -35,13 +50,90 @@ async def _raw_body(request: Request) -> bytes:
     return await request.body()
 
 
-def _decoded_body(raw: Annotated[bytes, Depends(_raw_body)]) -> AnnotationsIn:
+def _decoded_body(
+    request: Request, raw: Annotated[bytes, Depends(_raw_body)]
+) -> AnnotationsIn | None:
     # A sync dependency: decoding a large body runs in the thread pool, before the unit
     # of work (listed after it) takes the database's write lock.
+    if "format" in request.query_params:
+        return None
     return job_annotations.decode(raw)
 
 
-Body = Annotated[AnnotationsIn, Depends(_decoded_body)]
+async def _annotation_file(request: Request) -> UploadFile | None:
+    if "format" not in request.query_params:
+        return None
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return None  # a poll of the import under way
+    form = await request.form(max_files=1, max_fields=16)
+    upload = form.get("annotation_file")
+    if not isinstance(upload, UploadFile):
+        raise InvalidInput.on("annotation_file", "Send the file as annotation_file.")
+    return upload
+
+
+Body = Annotated[AnnotationsIn | None, Depends(_decoded_body)]
+AnnotationFile = Annotated[UploadFile | None, Depends(_annotation_file)]
+
+
+def _exported(
+    request: Request,
+    uow: UnitOfWork,
+    actor: Any,
+    scope: exchange.Scope,
+    object_id: int,
+    format_name: str,
+    action: str | None,
+    *,
+    with_images: bool,
+) -> Response:
+    settings = request.app.state.settings
+    state = exchange.export(
+        uow, request.app.state.runner, actor, scope, object_id, format_name,
+        with_images=with_images, ttl=timedelta(hours=settings.export_ttl_hours),
+        storage=request.app.state.storage,
+    )  # fmt: skip
+    if state.status != "ready":
+        return JSONResponse({"rq_id": state.operation.id}, status_code=202)
+    if action != "download":
+        return JSONResponse({"rq_id": state.operation.id}, status_code=201)
+    key, filename = exchange.download(uow, state.operation)
+    storage = request.app.state.storage
+    local = storage.local_path(key)
+    if local is None:
+        return RedirectResponse(storage.signed_url(key, filename=filename), status_code=302)
+    return MediaFileResponse(local, media_type="application/zip", filename=filename)
+
+
+def _imported(
+    request: Request,
+    uow: UnitOfWork,
+    actor: Any,
+    scope: exchange.Scope,
+    object_id: int,
+    format_name: str,
+    upload: UploadFile | None,
+) -> Response:
+    staged = None
+    if upload is not None:
+        # Checked before the file is kept: who may write, and which format.
+        exchange.check_import(uow, actor, scope, object_id, format_name)
+        staged = stage_uploads(request.app.state.storage, [upload])[0]
+    operation = exchange.import_annotations(
+        uow, request.app.state.runner, actor, scope, object_id, format_name, staged
+    )
+    status = OperationStatus(operation.status)
+    if status == OperationStatus.FINISHED:
+        return JSONResponse({"rq_id": operation.id, **(operation.result or {})}, status_code=201)
+    if status in (OperationStatus.FAILED, OperationStatus.CANCELLED):
+        return JSONResponse({"detail": operation.message, "rq_id": operation.id}, status_code=400)
+    return JSONResponse({"rq_id": operation.id}, status_code=202)
+
+
+def _required(body: AnnotationsIn | None) -> AnnotationsIn:
+    if body is None:
+        raise InvalidInput.on("format", "format= is for exports (GET) and imports (PUT).")
+    return body
 
 
 def _json(annotations: Annotations) -> Response:
@@ -49,28 +141,59 @@ def _json(annotations: Annotations) -> Response:
 
 
 @router.get("/jobs/{job_id:int}/annotations")
-def read_annotations(job_id: int, actor: ActorDep, uow: UowDep) -> Response:
-    """The job's tags, shapes and tracks, and their ``version``."""
+def read_annotations(
+    job_id: int,
+    request: Request,
+    actor: ActorDep,
+    uow: UowDep,
+    format: FormatName = None,
+    action: DownloadAction = None,
+) -> Response:
+    """The job's tags, shapes and tracks, and their ``version``. With ``format``: an
+    export of them in that format (202 while it is made, then 201; ``action=download``
+    sends the zip)."""
+    if format:
+        return _exported(request, uow, actor, "job", job_id, format, action, with_images=False)
     return _json(job_annotations.read(uow, actor, job_id))
+
+
+@router.get("/jobs/{job_id:int}/dataset")
+def export_job_dataset(
+    job_id: int,
+    request: Request,
+    actor: ActorDep,
+    uow: UowDep,
+    format: Annotated[str, Query(max_length=64)],
+    action: DownloadAction = None,
+) -> Response:
+    """The job's annotations with its images, in ``format`` (202, 201, then download)."""
+    return _exported(request, uow, actor, "job", job_id, format, action, with_images=True)
 
 
 @router.put("/jobs/{job_id:int}/annotations", openapi_extra=DOCUMENTED_BODY)
 def replace_annotations(
     job_id: int,
+    request: Request,
     body: Body,
+    upload: AnnotationFile,
     actor: ActorDep,
     uow: UowDep,
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
+    format: FormatName = None,
 ) -> Response:
     """Replace all of the job's annotations. Send the ``version`` you read (in the body or
-    as ``If-Match``) to be refused with 409 instead of overwriting someone's newer work."""
+    as ``If-Match``) to be refused with 409 instead of overwriting someone's newer work.
+    With ``format``: import a multipart ``annotation_file`` in that format instead (202;
+    the same call without a file polls: 202, then 201)."""
+    if format:
+        return _imported(request, uow, actor, "job", job_id, format, upload)
     return _json(
         job_annotations.write(
             uow,
             actor,
             job_id,
-            body,
+            _required(body),
             action=None,
             if_match=if_match,
             idempotency_key=idempotency_key,
@@ -95,7 +218,7 @@ def change_annotations(
             uow,
             actor,
             job_id,
-            body,
+            _required(body),
             action=action,
             if_match=if_match,
             idempotency_key=idempotency_key,
@@ -112,21 +235,52 @@ def delete_annotations(
 
 
 @router.get("/tasks/{task_id:int}/annotations")
-def read_task_annotations(task_id: int, actor: ActorDep, uow: UowDep) -> Response:
-    """All jobs' annotations together (objects that overlapping jobs both hold, once)."""
+def read_task_annotations(
+    task_id: int,
+    request: Request,
+    actor: ActorDep,
+    uow: UowDep,
+    format: FormatName = None,
+    action: DownloadAction = None,
+) -> Response:
+    """All jobs' annotations together (objects that overlapping jobs both hold, once).
+    With ``format``: an export, as for a job."""
+    if format:
+        return _exported(request, uow, actor, "task", task_id, format, action, with_images=False)
     return _json(task_annotations.read(uow, actor, task_id))
+
+
+@router.get("/tasks/{task_id:int}/dataset")
+def export_task_dataset(
+    task_id: int,
+    request: Request,
+    actor: ActorDep,
+    uow: UowDep,
+    format: Annotated[str, Query(max_length=64)],
+    action: DownloadAction = None,
+) -> Response:
+    """The task's annotations with its images, in ``format`` (202, 201, then download)."""
+    return _exported(request, uow, actor, "task", task_id, format, action, with_images=True)
 
 
 @router.put("/tasks/{task_id:int}/annotations", openapi_extra=DOCUMENTED_BODY)
 def replace_task_annotations(
     task_id: int,
+    request: Request,
     body: Body,
+    upload: AnnotationFile,
     actor: ActorDep,
     uow: UowDep,
     if_match: IfMatch = None,
+    format: FormatName = None,
 ) -> Response:
-    """Replace the task's annotations: objects go to the jobs whose frames hold them."""
-    return _json(task_annotations.write(uow, actor, task_id, body, action=None, if_match=if_match))
+    """Replace the task's annotations: objects go to the jobs whose frames hold them.
+    With ``format``: import an ``annotation_file``, as for a job."""
+    if format:
+        return _imported(request, uow, actor, "task", task_id, format, upload)
+    return _json(
+        task_annotations.write(uow, actor, task_id, _required(body), action=None, if_match=if_match)
+    )
 
 
 @router.patch("/tasks/{task_id:int}/annotations", openapi_extra=DOCUMENTED_BODY)
@@ -139,7 +293,9 @@ def change_task_annotations(
     if_match: IfMatch = None,
 ) -> Response:
     return _json(
-        task_annotations.write(uow, actor, task_id, body, action=action, if_match=if_match)
+        task_annotations.write(
+            uow, actor, task_id, _required(body), action=action, if_match=if_match
+        )
     )
 
 
@@ -149,3 +305,30 @@ def delete_task_annotations(
 ) -> Response:
     task_annotations.clear(uow, actor, task_id, if_match)
     return Response(status_code=204)
+
+
+@router.get("/projects/{project_id:int}/annotations")
+def export_project_annotations(
+    project_id: int,
+    request: Request,
+    actor: ActorDep,
+    uow: UowDep,
+    format: Annotated[str, Query(max_length=64)],
+    action: DownloadAction = None,
+) -> Response:
+    """The annotations of all the project's tasks in ``format`` (each task's subset is
+    its items' subset): 202 while it is made, 201, then ``action=download``."""
+    return _exported(request, uow, actor, "project", project_id, format, action, with_images=False)
+
+
+@router.get("/projects/{project_id:int}/dataset")
+def export_project_dataset(
+    project_id: int,
+    request: Request,
+    actor: ActorDep,
+    uow: UowDep,
+    format: Annotated[str, Query(max_length=64)],
+    action: DownloadAction = None,
+) -> Response:
+    """The project's annotations with its tasks' images, in ``format``."""
+    return _exported(request, uow, actor, "project", project_id, format, action, with_images=True)

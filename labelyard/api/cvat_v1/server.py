@@ -11,6 +11,7 @@ from labelyard import __version__
 from labelyard.api.cvat_v1.schemas import ClientEventOut
 from labelyard.api.deps import ActorDep, IdQuery, UowDep
 from labelyard.api.pagination import Page, PageDep, paginate
+from labelyard.formats import registry
 from labelyard.services import client_events
 
 router = APIRouter(prefix="/server", tags=["server"])
@@ -27,6 +28,7 @@ class FormatOut(BaseModel):
     ext: str
     version: str
     enabled: bool
+    dimension: str
 
 
 class FormatsOut(BaseModel):
@@ -51,8 +53,9 @@ def plugins(_: ActorDep) -> dict[str, bool]:
 
 @router.get("/annotation/formats", response_model=FormatsOut)
 def annotation_formats(_: ActorDep) -> FormatsOut:
-    """The import and export formats this server has (none until formats are installed)."""
-    return FormatsOut(importers=[], exporters=[])
+    """The formats annotations import from and export to; ``enabled: false`` where a
+    format needs something this server lacks."""
+    return FormatsOut.model_validate(registry.describe_all())
 
 
 @router.post("/logs", status_code=201, response_model=list[ClientEventOut])

@@ -99,10 +99,14 @@ def test_plugins_are_all_off(client, factory, alice):
     assert all(value is False for value in body.values())
 
 
-def test_annotation_formats_are_empty(client, factory, alice):
+def test_annotation_formats_have_cvat_fields(client, factory, alice):
     response = client.get(f"{SERVER}/annotation/formats", headers=factory.headers(alice))
     assert response.status_code == 200
-    assert response.json() == {"importers": [], "exporters": []}
+    body = response.json()
+    assert set(body) == {"importers", "exporters"}
+    for entry in body["importers"] + body["exporters"]:
+        assert set(entry) == {"name", "ext", "version", "enabled", "dimension"}
+        assert entry["name"].endswith(entry["version"])
 
 
 # --- client logs ------------------------------------------------------------------

@@ -1,0 +1,8 @@
+"""LabelMe 3.0: one XML file per image (boxes, polygons, masks)."""
+
+from labelyard.formats.registry import Format
+
+FORMATS = [
+    Format("LabelMe", "3.0", exporter="label_me", importer="label_me",
+           carries=frozenset({"rectangle", "polygon"})),
+]  # fmt: skip

@@ -1,0 +1,112 @@
+"""The annotation formats: each declared once, in a module of its own, with what it can do.
+
+A format's name and version are CVAT's (``COCO 1.0``); clients pass ``name version`` as
+``format=``. The conversions run through Datumaro (``labelyard.formats.mapping``)."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any
+
+from labelyard.services.errors import InvalidInput, LabelyardError
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    version: str
+    # Datumaro's format ids; None where the format cannot go that way.
+    exporter: str | None
+    importer: str | None
+    ext: str = "ZIP"
+    dimension: str = "2D"
+    # Options for Datumaro's exporter (e.g. which COCO tasks).
+    export_options: dict[str, Any] = field(default_factory=dict)
+    # A Python module the format needs that is not installed with labelyard.
+    requires: str | None = None
+    # What a round trip through the format keeps (the rest is lost, as in CVAT).
+    carries: frozenset[str] = frozenset()
+    # Datumaro transforms run before the export (e.g. shapes drawn into masks).
+    transforms: tuple[tuple[str | type, dict[str, Any]], ...] = ()
+    # The format is folders of images: exported with them even when only annotations
+    # are asked for.
+    images_always: bool = False
+    # Items are the frame numbers counted from 1 (MOT), not the frames' names.
+    numbered_items: bool = False
+    # Imported boxes grouped with a polygon or mask are those shapes' boxes (COCO).
+    boxes_of_shapes: bool = False
+    # A tracking format: only tracks are exported.
+    tracks_only: bool = False
+    # What Datumaro's importer needs besides the file: "image_files" (the frames as
+    # empty files under images/, for the checks it makes), "image_info" (frame sizes).
+    import_needs: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.name} {self.version}"
+
+    @property
+    def enabled(self) -> bool:
+        return self.requires is None or importlib.util.find_spec(self.requires) is not None
+
+    def describe(self) -> dict[str, Any]:
+        """CVAT's entry in ``server/annotation/formats``."""
+        return {
+            "name": self.display_name,
+            "ext": self.ext,
+            "version": self.version,
+            "enabled": self.enabled,
+            "dimension": self.dimension,
+        }
+
+
+class FormatDisabled(LabelyardError):
+    """The format is known but cannot run here (405, as CVAT answers)."""
+
+
+def all_formats() -> list[Format]:
+    from labelyard.formats import (
+        coco,
+        cvat,
+        datumaro,
+        icdar,
+        imagenet,
+        labelme,
+        mot,
+        mots,
+        segmentation_mask,
+        tfrecord,
+        voc,
+        yolo,
+    )
+
+    modules = (coco, cvat, datumaro, voc, yolo, imagenet, labelme, segmentation_mask, mot,
+               mots, icdar, tfrecord)  # fmt: skip
+    return [declared for module in modules for declared in module.FORMATS]
+
+
+def find(name: str, *, exporting: bool) -> Format:
+    """The format called ``name`` (``COCO 1.0``) that can export (or import)."""
+    for candidate in all_formats():
+        if candidate.display_name.lower() == name.strip().lower():
+            if (candidate.exporter if exporting else candidate.importer) is None:
+                way = "export" if exporting else "import"
+                raise InvalidInput.on("format", f"{candidate.display_name} cannot {way}.")
+            if not candidate.enabled:
+                raise FormatDisabled(
+                    f"{candidate.display_name} needs {candidate.requires}, which is not "
+                    "installed on this server."
+                )
+            return candidate
+    raise InvalidInput.on(
+        "format", f"Unknown format {name!r}: see /api/v1/server/annotation/formats."
+    )
+
+
+def describe_all() -> dict[str, list[dict[str, Any]]]:
+    formats = all_formats()
+    return {
+        "importers": [f.describe() for f in formats if f.importer is not None],
+        "exporters": [f.describe() for f in formats if f.exporter is not None],
+    }
