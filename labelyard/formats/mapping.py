@@ -79,7 +79,15 @@ class FrameInfo:
 
     @property
     def item_id(self) -> str:
+        """The image's name without its extension; a video's frames are frame_000123,
+        as CVAT names them."""
+        if "#" in self.name:
+            return f"frame_{self.number:06d}"
         return str(PurePosixPath(self.name).with_suffix(""))
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.item_id}.jpg" if "#" in self.name else self.name
 
 
 @dataclass
@@ -139,7 +147,7 @@ def to_dataset(
         media = (
             dm.Image.from_file(path=str(path))
             if path is not None
-            else dm.Image.from_file(path=frame.name, size=(frame.height, frame.width))
+            else dm.Image.from_file(path=frame.file_name, size=(frame.height, frame.width))
         )
         items.append(
             dm.DatasetItem(
@@ -319,6 +327,7 @@ def _frame_lookup(frames: list[FrameInfo]) -> dict[str, int]:
     lookup: dict[str, int] = {}
     for frame in frames:
         lookup.setdefault(PurePosixPath(frame.name).stem, frame.number)
+        lookup.setdefault(f"frame_{frame.number:06d}", frame.number)
     for frame in frames:
         lookup[frame.item_id] = frame.number
     return lookup

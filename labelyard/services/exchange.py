@@ -450,7 +450,7 @@ def _import_needs(chosen: Format, source: Path, frames: list[mapping.FrameInfo])
         roots = [source] + [e for e in entries if len(entries) == 1 and e.is_dir()]
         for root in roots:
             for frame in frames:
-                placeholder = root / "images" / frame.name
+                placeholder = root / "images" / frame.file_name
                 placeholder.parent.mkdir(parents=True, exist_ok=True)
                 placeholder.touch()
     return {}

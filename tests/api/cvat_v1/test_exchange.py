@@ -394,3 +394,42 @@ def test_a_project_exports_all_its_tasks(client, factory, tmp_path):
         ]
     assert names == ["annotations/s0.json", "annotations/s1.json"]
     assert len(boxes) == 2
+
+
+def test_a_video_task_exports_one_item_per_frame(client, factory, tmp_path):
+    from tests.support.media import mp4
+
+    owner = factory.user("editor")
+    headers = factory.headers(owner)
+    task = client.post(
+        f"{API}/tasks", headers=headers, json={"name": "v", "labels": [{"name": "car"}]}
+    ).json()
+    video = mp4(tmp_path / "clip.mp4", frames=4, width=64, height=48, gop=2)
+    files = [("client_files[0]", ("clip.mp4", video.read_bytes()))]
+    data = {"image_quality": "70"}
+    posted = client.post(f"{API}/tasks/{task['id']}/data", headers=headers, data=data, files=files)
+    posted.raise_for_status()
+    deadline = time.monotonic() + 30
+    while client.get(f"{API}/tasks/{task['id']}/status", headers=headers).json()["state"] not in (
+        "Finished",
+        "Failed",
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    car = task["labels"][0]["id"]
+    boxes = [{"type": "rectangle", "frame": f, "label_id": car, "points": [f, 1, 9, 9]}
+             for f in range(4)]  # fmt: skip
+    put(client, {"task": task["id"], "headers": headers}, {"shapes": boxes})
+    content = export(client, {"task": task["id"], "headers": headers}, "COCO 1.0")
+    with zipfile.ZipFile(io.BytesIO(content)) as bundle:
+        name = next(n for n in bundle.namelist() if n.endswith(".json"))
+        coco = json.loads(bundle.read(name))
+    assert sorted(image["file_name"] for image in coco["images"]) == [
+        f"frame_{n:06d}.jpg" for n in range(4)
+    ]
+    assert len(coco["annotations"]) == 4
+    put(client, {"task": task["id"], "headers": headers}, {})
+    done = import_file(client, {"task": task["id"], "headers": headers}, "COCO 1.0", content)
+    assert done.status_code == 201, done.text
+    back = stored(client, {"task": task["id"], "headers": headers})
+    assert sorted(s["frame"] for s in back["shapes"]) == [0, 1, 2, 3]
