@@ -34,12 +34,13 @@ from labelyard.adapters.storage import Storage
 from labelyard.domain import Job, Operation, OperationStatus, Task, TaskFrame, User, utcnow
 from labelyard.formats import mapping
 from labelyard.formats.registry import Format, find
+from labelyard.services import access, operations, task_annotations
 from labelyard.services import annotations as job_annotations
-from labelyard.services import operations, task_annotations
 from labelyard.services.access import Actor
 from labelyard.services.errors import InvalidInput, LabelyardError, NotFound
 from labelyard.services.frames import AssetFiles, decode, frame_refs, load_assets
 from labelyard.services.jobs import get_job
+from labelyard.services.labels import LabelIn, apply_labels
 from labelyard.services.operations import OperationContext, UserFacingError
 from labelyard.services.projects import get_project
 from labelyard.services.tasks import get_task
@@ -181,9 +182,12 @@ def import_annotations(
     object_id: int,
     format_name: str,
     staged: dict[str, Any] | None,
+    *,
+    create_labels: bool = False,
 ) -> Operation:
-    """With a staged file: start its import. Without: the newest import of this target,
-    to poll (404 when there is none)."""
+    """With a staged file: start its import (``create_labels``: add the labels the file
+    has and the task lacks, instead of refusing it). Without: the newest import of this
+    target, to poll (404 when there is none)."""
     _target(uow, actor, scope, object_id)  # visible to the actor, or 404
     target = f"{scope}:{object_id}"
     if staged is None:
@@ -196,7 +200,7 @@ def import_annotations(
         uow,
         kind=IMPORT,
         params={"scope": scope, "id": object_id, "format": chosen.display_name,
-                "file": staged},
+                "file": staged, "create_labels": create_labels},
         owner_id=actor.id,
         target=target,
     )  # fmt: skip
@@ -401,38 +405,70 @@ def run_import(context: OperationContext) -> dict[str, Any]:
             raise UserFacingError(
                 f"The file is not {chosen.display_name} that can be read: {_reason(exc)}"
             ) from None
-    if imported.unknown_labels:
-        raise UserFacingError(
-            "The file has labels this task lacks: "
-            + ", ".join(sorted(imported.unknown_labels))
-            + ". Add them to the task (or project) and import again."
-        )
-    if imported.unknown_items:
-        shown = sorted(imported.unknown_items)
-        raise UserFacingError(
-            f"The file has {len(shown)} images this task lacks: "
-            + ", ".join(shown[:10])
-            + (" ..." if len(shown) > 10 else "")
-        )
-    context.progress(0.7, "Saving the annotations", force=True)
-    body = job_annotations.convert(imported.objects)
-    with UnitOfWork(context.session_factory) as uow:
-        try:
-            if params["scope"] == "job":
-                written = job_annotations.write(
-                    uow, snapshot.actor, params["id"], body, action=None
-                )
-            else:
-                written = task_annotations.write(
-                    uow, snapshot.actor, params["id"], body, action=None
-                )
-        except InvalidInput as exc:
+        missing = sorted(imported.unknown_labels)
+        if missing and not params.get("create_labels"):
             raise UserFacingError(
-                f"The file's annotations do not fit the task: {exc.detail}"
-            ) from None
+                "The file has labels this task lacks: " + ", ".join(missing)
+                + ". Add them to the task (or project), or import with create_labels=true."
+            )  # fmt: skip
+        if imported.unknown_items:
+            shown = sorted(imported.unknown_items)
+            raise UserFacingError(
+                f"The file has {len(shown)} images this task lacks: "
+                + ", ".join(shown[:10])
+                + (" ..." if len(shown) > 10 else "")
+            )
+        context.progress(0.7, "Saving the annotations", force=True)
+        # One transaction: the labels the file brings (when asked for) and the annotations.
+        with UnitOfWork(context.session_factory) as uow:
+            try:
+                if missing:
+                    labels = _add_labels(
+                        uow, snapshot.actor, params["scope"], params["id"], missing
+                    )
+                    imported = mapping.from_dataset(
+                        dataset, labels, snapshot.parts[0].frames,
+                        numbered=chosen.numbered_items, boxes_of_shapes=chosen.boxes_of_shapes,
+                    )  # fmt: skip
+                body = job_annotations.convert(imported.objects)
+                if params["scope"] == "job":
+                    written = job_annotations.write(
+                        uow, snapshot.actor, params["id"], body, action=None
+                    )
+                else:
+                    written = task_annotations.write(
+                        uow, snapshot.actor, params["id"], body, action=None
+                    )
+            except InvalidInput as exc:
+                raise UserFacingError(
+                    f"The file's annotations do not fit the task: {exc.detail}"
+                ) from None
     runtime.storage.delete(staged["key"])
     counts = {kind: len(items) for kind, items in written.objects.items()}
     return {"version": written.version, **counts}
+
+
+def _add_labels(
+    uow: UnitOfWork, actor: Actor, scope: Scope, object_id: int, names: list[str]
+) -> list[mapping.LabelInfo]:
+    """Add labels named ``names`` to the task (or its project); its labels after."""
+    task, _ = _target(uow, actor, scope, object_id)
+    if task.project is not None:
+        if not access.can_change_project(actor, task.project):
+            raise UserFacingError("Only who may change the project may add labels to it.")
+        apply_labels(uow, task.project.labels, [LabelIn(name=name) for name in names])
+    else:
+        if not access.can_change_task(actor, task):
+            raise UserFacingError("Only who may change the task may add labels to it.")
+        apply_labels(uow, task.own_labels, [LabelIn(name=name) for name in names])
+    uow.flush()
+    return [
+        mapping.LabelInfo(
+            label.id, label.name,
+            tuple(mapping.SpecInfo(s.id, s.name, s.input_type) for s in label.attributes),
+        )
+        for label in task.labels
+    ]  # fmt: skip
 
 
 def _import_needs(chosen: Format, source: Path, frames: list[mapping.FrameInfo]) -> dict[str, Any]:

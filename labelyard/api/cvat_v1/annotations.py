@@ -37,6 +37,9 @@ DOCUMENTED_BODY: dict[str, Any] = {
 
 FormatName = Annotated[str | None, Query(max_length=64, description="e.g. COCO 1.0")]
 DownloadAction = Annotated[Literal["download"] | None, Query()]
+CreateLabels = Annotated[
+    bool, Query(description="On import: add the labels the file has and the task lacks.")
+]
 
 
 async def _raw_body(request: Request) -> bytes:
@@ -113,6 +116,7 @@ def _imported(
     object_id: int,
     format_name: str,
     upload: UploadFile | None,
+    create_labels: bool,
 ) -> Response:
     staged = None
     if upload is not None:
@@ -120,8 +124,9 @@ def _imported(
         exchange.check_import(uow, actor, scope, object_id, format_name)
         staged = stage_uploads(request.app.state.storage, [upload])[0]
     operation = exchange.import_annotations(
-        uow, request.app.state.runner, actor, scope, object_id, format_name, staged
-    )
+        uow, request.app.state.runner, actor, scope, object_id, format_name, staged,
+        create_labels=create_labels,
+    )  # fmt: skip
     status = OperationStatus(operation.status)
     if status == OperationStatus.FINISHED:
         return JSONResponse({"rq_id": operation.id, **(operation.result or {})}, status_code=201)
@@ -181,13 +186,14 @@ def replace_annotations(
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
     format: FormatName = None,
+    create_labels: CreateLabels = False,
 ) -> Response:
     """Replace all of the job's annotations. Send the ``version`` you read (in the body or
     as ``If-Match``) to be refused with 409 instead of overwriting someone's newer work.
     With ``format``: import a multipart ``annotation_file`` in that format instead (202;
     the same call without a file polls: 202, then 201)."""
     if format:
-        return _imported(request, uow, actor, "job", job_id, format, upload)
+        return _imported(request, uow, actor, "job", job_id, format, upload, create_labels)
     return _json(
         job_annotations.write(
             uow,
@@ -273,11 +279,12 @@ def replace_task_annotations(
     uow: UowDep,
     if_match: IfMatch = None,
     format: FormatName = None,
+    create_labels: CreateLabels = False,
 ) -> Response:
     """Replace the task's annotations: objects go to the jobs whose frames hold them.
     With ``format``: import an ``annotation_file``, as for a job."""
     if format:
-        return _imported(request, uow, actor, "task", task_id, format, upload)
+        return _imported(request, uow, actor, "task", task_id, format, upload, create_labels)
     return _json(
         task_annotations.write(uow, actor, task_id, _required(body), action=None, if_match=if_match)
     )

@@ -323,6 +323,33 @@ def test_labels_the_task_lacks_are_named(client, yard):
     assert stored(client, yard) == before
 
 
+def _renamed(content: bytes, old: str, new: str) -> bytes:
+    renamed = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(content)) as source, zipfile.ZipFile(renamed, "w") as out:
+        for name in source.namelist():
+            data = source.read(name)
+            if name.endswith(".json"):
+                data = json.dumps(json.loads(data)).replace(f'"{old}"', f'"{new}"').encode()
+            out.writestr(name, data)
+    return renamed.getvalue()
+
+
+def test_create_labels_adds_the_labels_the_file_brings(client, yard):
+    put(client, yard, annotations(yard))
+    content = _renamed(export(client, yard, "Datumaro 1.0"), "person", "bicycle")
+    url = f"{API}/tasks/{yard['task']}/annotations"
+    params = {"format": "Datumaro 1.0", "create_labels": "true"}
+    files = {"annotation_file": ("a.zip", content)}
+    assert client.put(url, headers=yard["headers"], params=params, files=files).status_code == 202
+    done = _wait(client, "PUT", url, yard["headers"], params=params)
+    assert done.status_code == 201, done.text
+    task = client.get(f"{API}/tasks/{yard['task']}", headers=yard["headers"]).json()
+    bicycle = next(label["id"] for label in task["labels"] if label["name"] == "bicycle")
+    after = stored(client, yard)
+    assert [t["label_id"] for t in after["tags"]] == [bicycle]
+    assert sum(s["label_id"] == bicycle for s in after["shapes"]) == 3
+
+
 def test_an_archive_with_parent_paths_is_refused(client, yard):
     evil = io.BytesIO()
     with zipfile.ZipFile(evil, "w") as bundle:
