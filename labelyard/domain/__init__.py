@@ -2,7 +2,17 @@
 
 from labelyard.domain.annotations import LabeledShape, LabeledTag, LabeledTrack, ShapeType
 from labelyard.domain.base import Base, utcnow
-from labelyard.domain.datasets import Asset, AssetKind, Batch, Dataset, DatasetStatus, Scene
+from labelyard.domain.datasets import (
+    AnnotationStatus,
+    Asset,
+    AssetKind,
+    Batch,
+    Dataset,
+    DatasetStatus,
+    DatasetVersion,
+    Scene,
+    VersionStatus,
+)
 from labelyard.domain.events import ClientEvent
 from labelyard.domain.jobs import Job, JobStatus, Segment
 from labelyard.domain.labels import AttributeSpec, InputType, Label
@@ -12,6 +22,7 @@ from labelyard.domain.tasks import Task, TaskFrame, TaskState, TaskTeamMember, T
 from labelyard.domain.users import ApiToken, BrowserSession, Group, User, UserGroup
 
 __all__ = [
+    "AnnotationStatus",
     "ApiToken",
     "Asset",
     "AssetKind",
@@ -22,6 +33,7 @@ __all__ = [
     "ClientEvent",
     "Dataset",
     "DatasetStatus",
+    "DatasetVersion",
     "Group",
     "InputType",
     "Job",
@@ -43,5 +55,6 @@ __all__ = [
     "TeamRole",
     "User",
     "UserGroup",
+    "VersionStatus",
     "utcnow",
 ]

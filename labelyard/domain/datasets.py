@@ -34,6 +34,19 @@ class DatasetStatus(StrEnum):
     FAILED = "failed"
 
 
+class AnnotationStatus(StrEnum):
+    """Whether a dataset carries annotations: it does once a task has published some."""
+
+    UNLABELED = "unlabeled"
+    LABELED = "labeled"
+
+
+class VersionStatus(StrEnum):
+    BUILDING = "building"
+    READY = "ready"
+    FAILED = "failed"
+
+
 class AssetKind(StrEnum):
     IMAGE = "image"
     VIDEO = "video"
@@ -50,6 +63,9 @@ class Dataset(Base):
     format: Mapped[str] = mapped_column(String(64), default="")
     version: Mapped[str] = mapped_column(String(32), default="0.1")
     status: Mapped[str] = mapped_column(String(16), default=DatasetStatus.EMPTY)
+    annotation_status: Mapped[str] = mapped_column(String(16), default=AnnotationStatus.UNLABELED)
+    # Items (images, video frames) with annotations in the newest published version.
+    annotated_count: Mapped[int] = mapped_column(Integer, default=0)
     owner_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
@@ -64,6 +80,35 @@ class Dataset(Base):
         back_populates="dataset", cascade="all, delete-orphan", passive_deletes=True,
         order_by="Batch.id",
     )  # fmt: skip
+
+
+class DatasetVersion(Base):
+    """A task's annotations published into its dataset (seed 001's 提送至AI平台): the
+    dataset's version moves on (0.1 -> 0.2 -> ...), and the annotations are kept as a
+    file, by asset and frame, for downloads of the dataset with its annotations."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(32))
+    task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tasks.id", ondelete="SET NULL"), index=True
+    )
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default=VersionStatus.BUILDING)
+    message: Mapped[str] = mapped_column(Text, default="")
+    operation_id: Mapped[str | None] = mapped_column(String(36))
+    storage_key: Mapped[str] = mapped_column(String(1100), default="")
+    annotated_count: Mapped[int] = mapped_column(Integer, default=0)
+    object_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_date: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Batch(Base):

@@ -38,7 +38,7 @@ from labelyard.services import access, operations, task_annotations
 from labelyard.services import annotations as job_annotations
 from labelyard.services.access import Actor
 from labelyard.services.errors import InvalidInput, LabelyardError, NotFound
-from labelyard.services.frames import AssetFiles, decode, frame_refs, load_assets
+from labelyard.services.frames import AssetFiles, FrameRef, decode, frame_refs, load_assets
 from labelyard.services.jobs import get_job
 from labelyard.services.labels import LabelIn, apply_labels
 from labelyard.services.operations import OperationContext, UserFacingError
@@ -219,23 +219,25 @@ def download(uow: UnitOfWork, operation: Operation) -> tuple[str, str]:
 
 
 @dataclass
-class _Part:
-    """One task's share of an export: its frames (a job's only, for a job) and objects."""
+class Part:
+    """One task's share of an export: its frames (a job's only, for a job) and objects.
+    ``refs`` says where each frame's image is, when the frames are not the task's own."""
 
     task_id: int
     subset: str
     frames: list[mapping.FrameInfo]
     objects: dict[str, list[dict[str, Any]]]
+    refs: list[FrameRef] | None = None
 
 
 @dataclass
-class _Snapshot:
+class Snapshot:
     labels: list[mapping.LabelInfo]
-    parts: list[_Part]
+    parts: list[Part]
     actor: Actor
 
 
-def _snapshot(context: OperationContext, scope: Scope, object_id: int) -> _Snapshot:
+def take_snapshot(context: OperationContext, scope: Scope, object_id: int) -> Snapshot:
     with UnitOfWork(context.session_factory, writes=False) as uow:
         owner = uow.session.get(User, context.owner_id) if context.owner_id else None
         if owner is None:
@@ -260,10 +262,10 @@ def _snapshot(context: OperationContext, scope: Scope, object_id: int) -> _Snaps
             )
             for label in labels
         ]  # fmt: skip
-        return _Snapshot(label_infos, parts, actor)
+        return Snapshot(label_infos, parts, actor)
 
 
-def _part(uow: UnitOfWork, actor: Actor, task: Task, job: Job | None, subset: str) -> _Part:
+def _part(uow: UnitOfWork, actor: Actor, task: Task, job: Job | None, subset: str) -> Part:
     first, last = (job.segment.start_frame, job.segment.stop_frame) if job else (0, task.size - 1)
     rows = uow.session.execute(
         select(TaskFrame.frame, TaskFrame.name, TaskFrame.width, TaskFrame.height)
@@ -280,7 +282,7 @@ def _part(uow: UnitOfWork, actor: Actor, task: Task, job: Job | None, subset: st
         kind: [orjson.loads(text) for _, text in items]
         for kind, items in annotations.objects.items()
     }
-    return _Part(task.id, subset, frames, objects)
+    return Part(task.id, subset, frames, objects)
 
 
 def _datumaro_in_this_thread() -> None:
@@ -291,15 +293,40 @@ def _datumaro_in_this_thread() -> None:
 
 
 def run_export(context: OperationContext) -> dict[str, Any]:
-    _datumaro_in_this_thread()
-    runtime = context.deps
     params = context.params
     chosen = find(params["format"], exporting=True)
-    snapshot = _snapshot(context, params["scope"], params["id"])
+    with tempfile.TemporaryDirectory(prefix="labelyard-export-") as scratch_name:
+        archive = Path(scratch_name) / "export.zip"
+        build_archive(
+            context, take_snapshot(context, params["scope"], params["id"]), chosen,
+            with_images=bool(params["images"]), archive=archive,
+        )  # fmt: skip
+        filename = archive_name(params["scope"], params["id"], chosen, bool(params["images"]))
+        key = f"exports/{context.operation_id}/{filename}"
+        context.deps.storage.put_file(key, archive, "application/zip")
+    return {"key": key, "filename": filename}
+
+
+def archive_name(scope: str, object_id: int, chosen: Format, with_images: bool) -> str:
+    kind = "dataset" if with_images else "annotations"
+    return f"{scope}_{object_id}-{kind}-{chosen.display_name.replace(' ', '_').lower()}.zip"
+
+
+def build_archive(
+    context: OperationContext,
+    snapshot: Snapshot,
+    chosen: Format,
+    *,
+    with_images: bool,
+    archive: Path,
+) -> None:
+    """Write ``snapshot``'s annotations (and images) in ``chosen`` as a zip at ``archive``,
+    reporting progress up to 0.9; what other operations (deliveries, git) build on."""
+    _datumaro_in_this_thread()
     context.progress(0.1, "Converting the annotations", force=True)
     with tempfile.TemporaryDirectory(prefix="labelyard-export-") as scratch_name:
         scratch = Path(scratch_name)
-        with_images = bool(params["images"]) or chosen.images_always
+        with_images = with_images or chosen.images_always
         datasets: list[dm.Dataset] = []
         seen: set[tuple[str, str]] = set()
         for part in snapshot.parts:
@@ -331,23 +358,14 @@ def run_export(context: OperationContext) -> dict[str, Any]:
                 f"{chosen.display_name} could not hold these annotations: {_reason(exc)}"
             ) from None
         context.progress(0.8, "Packing the file", force=True)
-        archive = scratch / "export.zip"
         _zip(out, archive)
-        kind = "dataset" if params["images"] else "annotations"
-        filename = (
-            f"{params['scope']}_{params['id']}-{kind}-"
-            f"{chosen.display_name.replace(' ', '_').lower()}.zip"
-        )
-        key = f"exports/{context.operation_id}/{filename}"
-        runtime.storage.put_file(key, archive, "application/zip")
-    return {"key": key, "filename": filename}
 
 
 def _image_paths(images: dict[int, Path]) -> Callable[[mapping.FrameInfo], Path | None]:
     return lambda frame: images.get(frame.number)
 
 
-def _frame_images(context: OperationContext, part: _Part, folder: Path) -> dict[int, Path]:
+def _frame_images(context: OperationContext, part: Part, folder: Path) -> dict[int, Path]:
     """The frames as files: image assets as they are, video frames as JPEGs."""
     runtime = context.deps
     files = AssetFiles(runtime.storage, runtime.settings)
@@ -356,7 +374,9 @@ def _frame_images(context: OperationContext, part: _Part, folder: Path) -> dict[
     if not part.frames:
         return paths
     with UnitOfWork(context.session_factory, writes=False) as uow:
-        refs = frame_refs(uow, part.task_id, part.frames[0].number, part.frames[-1].number)
+        refs = part.refs or frame_refs(
+            uow, part.task_id, part.frames[0].number, part.frames[-1].number
+        )
         assets = load_assets(uow, refs)
     for done, (ref, image) in enumerate(zip(refs, decode(refs, assets, files), strict=True)):
         path = folder / f"{ref.frame:08d}.jpg"
@@ -378,7 +398,7 @@ def run_import(context: OperationContext) -> dict[str, Any]:
     runtime = context.deps
     params = context.params
     chosen = find(params["format"], exporting=False)
-    snapshot = _snapshot(context, params["scope"], params["id"])
+    snapshot = take_snapshot(context, params["scope"], params["id"])
     staged = params["file"]
     with tempfile.TemporaryDirectory(prefix="labelyard-import-") as scratch_name:
         scratch = Path(scratch_name)
