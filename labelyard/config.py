@@ -97,10 +97,16 @@ class Settings(BaseSettings):
     )
     allow_private_urls: bool = Field(
         default=False,
-        description="Let remote_files reach private and loopback addresses (tests only).",
+        description="Let remote_files and HTTP export addresses reach private and loopback "
+        "addresses (tests only).",
+    )
+    export_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Directories (comma-separated) under which POST /api/v1/exports may "
+        "write results; none means local export addresses are off.",
     )
 
-    @field_validator("default_groups", "operation_modules", mode="before")
+    @field_validator("default_groups", "operation_modules", "export_roots", mode="before")
     @classmethod
     def _split_groups(cls, value: object) -> object:
         if isinstance(value, str):

@@ -24,6 +24,8 @@ BUILT_IN_HANDLER_MODULES: tuple[str, ...] = (
     "labelyard.services.task_data",
     "labelyard.services.exchange",
     "labelyard.services.datasets",
+    "labelyard.services.dataset_versions",
+    "labelyard.services.deliveries",
 )
 
 

@@ -137,6 +137,8 @@ class TaskOut(BaseModel):
     dimension: str
     subset: str
     source_task_id: int | None
+    # The dataset the task's media is in (seed 000: a task binds one dataset).
+    dataset_id: int | None
     team: TeamOut
 
     @classmethod
@@ -184,6 +186,7 @@ class TaskOut(BaseModel):
             dimension=task.dimension,
             subset=task.subset,
             source_task_id=task.source_task_id,
+            dataset_id=task.dataset_id,
             team=TeamOut(
                 annotators=[m.user_id for m in task.team if m.role == "annotator"],
                 reviewers=[m.user_id for m in task.team if m.role == "reviewer"],

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from labelyard.api.cvat_v1.schemas import JobOut, TaskOut
 from labelyard.api.deps import ActorDep, IdQuery, LinksDep, UowDep
 from labelyard.api.pagination import Page, PageDep, paginate
-from labelyard.services import frames, jobs, tasks
+from labelyard.services import dataset_versions, frames, jobs, tasks
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -90,3 +90,14 @@ def list_task_jobs(task_id: int, actor: ActorDep, uow: UowDep, links: LinksDep) 
     tasks.get_task(uow, actor, task_id)
     stmt = jobs.list_jobs(actor, jobs.JobFilter(task_id=task_id))
     return [JobOut.of(job, links) for job in uow.session.scalars(stmt).unique()]
+
+
+@router.get("/{task_id:int}/publish", status_code=202)
+def publish_task(task_id: int, request: Request, actor: ActorDep, uow: UowDep) -> Response:
+    """Seed 001's 提送至AI平台: the task's annotations become its dataset's next version
+    (an empty answer, as the seed shows; ``GET /datasets/{id}/versions`` follows it)."""
+    version = dataset_versions.publish(uow, request.app.state.runner, actor, task_id)
+    return Response(
+        status_code=202,
+        headers={"Location": str(request.url_for("list_versions", dataset_id=version.dataset_id))},
+    )

@@ -37,6 +37,7 @@ class DatasetOut(BaseModel):
     version: str
     status: str
     item_count: int
+    annotation_status: str
     annotated_count: int
     storage: str
     owner_id: int | None
@@ -57,8 +58,9 @@ class DatasetOut(BaseModel):
             version=dataset.version,
             status=dataset.status,
             item_count=item_count,
-            # Annotations are stored per task job; none are kept on datasets themselves yet.
-            annotated_count=0,
+            annotation_status=dataset.annotation_status,
+            # Items with annotations in the newest version a task published.
+            annotated_count=dataset.annotated_count,
             storage=dataset.storage,
             owner_id=dataset.owner_id,
             batches=[
