@@ -60,7 +60,7 @@ def publish(
         raise InvalidInput.on("non_field_errors", "The task has no data, so no dataset.")
     # Locked, so two publishes of one dataset take numbers one after the other.
     dataset = uow.session.scalar(
-        select(Dataset).where(Dataset.id == task.dataset_id).with_for_update()
+        select(Dataset).where(Dataset.id == task.dataset_id).with_for_update(of=Dataset)
     )
     if dataset is None:
         raise NotFound()
