@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole suite, once on SQLite and once on a throwaway PostgreSQL cluster; Redis and
-# the S3 test server are started by the tests' fixtures on 127.0.0.1.
+# The whole suite, on SQLite and on a throwaway PostgreSQL cluster at once (the two
+# runs share nothing: each has its own database, Redis and S3 test server, started by
+# the tests' fixtures on 127.0.0.1). Each run's lines are prefixed with its database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,9 +18,30 @@ if ! command -v redis-server >/dev/null 2>&1; then
   apt-get install -y -qq redis-server >&2
 fi
 
-echo "== test suite on SQLite"
-.venv/bin/python -m pytest "$@"
-
-echo "== test suite on PostgreSQL"
 url=$(scripts/postgres.sh start "$work/pg")
-LABELYARD_TEST_DATABASE_URL="$url" .venv/bin/python -m pytest "$@"
+
+# No cache plugin: two runs in one checkout would write the same .pytest_cache.
+run() {
+  local name=$1
+  shift
+  set +e
+  env "$@" .venv/bin/python -m pytest -p no:cacheprovider "${pytest_args[@]}" 2>&1 \
+    | sed -u "s/^/[$name] /"
+  local status=${PIPESTATUS[0]}
+  set -e
+  echo "$status" >"$work/$name.status"
+}
+
+pytest_args=("$@")
+echo "== test suite on SQLite and on PostgreSQL"
+run sqlite LABELYARD_TEST_DATABASE_URL= &
+run postgresql LABELYARD_TEST_DATABASE_URL="$url" &
+wait
+
+failed=0
+for name in sqlite postgresql; do
+  status=$(cat "$work/$name.status" 2>/dev/null || echo 1)
+  echo "== $name: $([ "$status" = 0 ] && echo passed || echo "FAILED (exit $status)")"
+  [ "$status" = 0 ] || failed=1
+done
+exit "$failed"
