@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import tempfile
 import zipfile
+from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sqlalchemy import select, update
 
+from labelyard.adapters.storage import Storage
 from labelyard.config import Settings
 from labelyard.domain import Asset, Batch, Operation, TaskState, User
 from labelyard.formats.registry import find
@@ -74,9 +76,12 @@ def export_dataset(
     *,
     with_annotations: bool,
     version: str | None,
+    storage: Storage,
+    ttl: timedelta,
 ) -> Operation:
-    """Start packing a dataset for download."""
+    """Start packing a dataset for download (and remove downloads older than ``ttl``)."""
     dataset = get_dataset(uow, actor, dataset_id)
+    exchange.sweep_expired(uow, storage, ttl, DATASET_EXPORT)
     if format_name is None and with_annotations:
         raise InvalidInput.on("format", "Annotations are exported in a format: name one.")
     chosen = find(format_name, exporting=True) if format_name is not None else None

@@ -151,13 +151,15 @@ def check_import(
         task_annotations.check_can_write(uow, actor, task)
 
 
-def sweep_expired(uow: UnitOfWork, storage: Storage, ttl: timedelta, limit: int = 100) -> int:
-    """Remove exports older than ``ttl``, file and record (a few at a time, whenever an
-    export is asked for)."""
+def sweep_expired(
+    uow: UnitOfWork, storage: Storage, ttl: timedelta, kind: str = EXPORT, limit: int = 100
+) -> int:
+    """Remove exports (operations of ``kind``) older than ``ttl``, file and record (a few
+    at a time, whenever an export is asked for)."""
     expired = uow.session.scalars(
         select(Operation)
         .where(
-            Operation.kind == EXPORT,
+            Operation.kind == kind,
             Operation.status.in_([OperationStatus.FINISHED, OperationStatus.FAILED]),
             Operation.created < utcnow() - ttl,
         )

@@ -420,3 +420,12 @@ def test_dataset_download_errors(client, yard, factory):
     # dataset export's.
     assert client.get(f"{url}/{done['export_id']}", headers=stranger).status_code == 404
     assert client.get(f"{API}/exports/{done['export_id']}", headers=headers).status_code == 404
+
+
+def test_dataset_downloads_expire(client, yard, app):
+    done, _ = _download(client, yard)
+    app.state.settings.export_ttl_hours = 1e-9
+    _download(client, yard)
+    gone = client.get(f"{API}/datasets/exports/{done['export_id']}", headers=yard["headers"])
+    assert gone.status_code == 404
+    assert client.get(done["download_url"]).status_code == 404

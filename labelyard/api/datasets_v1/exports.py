@@ -3,7 +3,7 @@ export, each followed by its export id) and ``/datasets/{id}/versions``."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -128,13 +128,14 @@ def _task_export(operation: Operation) -> TaskExportOut:
 
 @router.post("/datasets/exports", status_code=202, response_model=DatasetExportOut)
 def export_dataset(
-    body: DatasetExportIn, request: Request, actor: ActorDep, uow: UowDep
+    body: DatasetExportIn, request: Request, actor: ActorDep, uow: UowDep, settings: SettingsDep
 ) -> DatasetExportOut:
     """Pack a dataset for download: its files as uploaded (no ``format``), or its items in
     a format, with a published version's annotations when ``with_annotations``."""
     operation = deliveries.export_dataset(
         uow, request.app.state.runner, actor, body.dataset_id, body.format,
         with_annotations=body.with_annotations, version=body.version,
+        storage=request.app.state.storage, ttl=timedelta(hours=settings.export_ttl_hours),
     )  # fmt: skip
     return _dataset_export(operation, request.app.state.storage)
 
