@@ -21,6 +21,7 @@ from labelyard.adapters.queue.rq import RqRunner
 from labelyard.api import errors
 from labelyard.api.body_limit import BodyLimit
 from labelyard.api.cvat_v1 import annotations as annotation_routes
+from labelyard.api.cvat_v1 import git as git_routes
 from labelyard.api.cvat_v1 import router as cvat_v1_router
 from labelyard.api.datasets_v1 import router as datasets_v1_router
 from labelyard.api.storage_urls import router as storage_urls_router
@@ -91,6 +92,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(cvat_v1_router, prefix=API_PREFIX)
     app.include_router(datasets_v1_router, prefix=API_PREFIX)
     app.include_router(storage_urls_router, prefix=API_PREFIX)
+    # CVAT serves its git integration at the root; the /api/v1 copy is for clients and
+    # proxies that know only the API's prefix.
+    app.include_router(git_routes.router)
+    app.include_router(git_routes.router, prefix=API_PREFIX, include_in_schema=False)
     _mount_docs(app)
     _document_hand_decoded_bodies(app)
 

@@ -103,7 +103,8 @@ class Settings(BaseSettings):
     export_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
         description="Directories (comma-separated) under which POST /api/v1/exports may "
-        "write results; none means local export addresses are off.",
+        "write results and local git repositories may be linked; none means local export "
+        "addresses are off.",
     )
 
     @field_validator("default_groups", "operation_modules", "export_roots", mode="before")

@@ -26,6 +26,7 @@ BUILT_IN_HANDLER_MODULES: tuple[str, ...] = (
     "labelyard.services.datasets",
     "labelyard.services.dataset_versions",
     "labelyard.services.deliveries",
+    "labelyard.services.git",
 )
 
 

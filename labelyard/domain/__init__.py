@@ -14,6 +14,7 @@ from labelyard.domain.datasets import (
     VersionStatus,
 )
 from labelyard.domain.events import ClientEvent
+from labelyard.domain.git import GitRepository, GitStatus
 from labelyard.domain.jobs import Job, JobStatus, Segment
 from labelyard.domain.labels import AttributeSpec, InputType, Label
 from labelyard.domain.operations import Operation, OperationStatus
@@ -34,6 +35,8 @@ __all__ = [
     "Dataset",
     "DatasetStatus",
     "DatasetVersion",
+    "GitRepository",
+    "GitStatus",
     "Group",
     "InputType",
     "Job",

@@ -163,6 +163,13 @@ def can_manage_task(actor: Actor, task: Task) -> bool:
     return Group.BUSINESS in actor.groups and can_change_task(actor, task)
 
 
+def can_push_task(actor: Actor, task: Task) -> bool:
+    """Pushing a visible task's annotations to its linked git repository: like an export,
+    open to whoever sees the task (CVAT: task access), except observers, since it changes
+    the repository. Linking one is a change of the task (can_change_task)."""
+    return actor.can_write
+
+
 def can_delete_task(actor: Actor, task: Task) -> bool:
     return actor.can_write and (
         actor.is_admin

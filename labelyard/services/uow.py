@@ -44,5 +44,14 @@ class UnitOfWork:
     def commit(self) -> None:
         self.session.commit()
 
+    def start_writing(self) -> None:
+        """End what a reading unit of work read so far and open a writer's transaction,
+        for a use case that learns only after reading that it must write (a GET that
+        starts an operation): on SQLite a reader's transaction cannot become a writer's
+        once another writer has committed, while a new one waits its turn. Decide again
+        on what is read after this call."""
+        self.session.commit()
+        self.session.connection(execution_options={WRITE_INTENT: True})
+
     def flush(self) -> None:
         self.session.flush()

@@ -47,8 +47,9 @@ def about() -> AboutOut:
 
 @router.get("/plugins")
 def plugins(_: ActorDep) -> dict[str, bool]:
-    """The optional parts CVAT's client asks about; none of them is installed yet."""
-    return {"GIT_INTEGRATION": False, "ANALYTICS": False, "MODELS": False}
+    """The optional parts CVAT's client asks about: git integration is built in
+    (``/git/repository``)."""
+    return {"GIT_INTEGRATION": True, "ANALYTICS": False, "MODELS": False}
 
 
 @router.get("/annotation/formats", response_model=FormatsOut)
