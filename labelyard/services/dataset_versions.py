@@ -53,6 +53,7 @@ def publish(
     uow: UnitOfWork, runner: operations.OperationRunner, actor: Actor, task_id: int
 ) -> DatasetVersion:
     """Start publishing the task's annotations as its dataset's next version."""
+    uow.start_writing()  # a GET: its unit of work began as a reader's
     task = get_task(uow, actor, task_id)
     if not access.can_change_task(actor, task):
         raise PermissionDenied()
