@@ -1,6 +1,7 @@
-"""Exports and imports in the field's formats: CVAT's 202 -> 201 -> 200 flow, every
-format's round trip of what it can carry, independent readers of our files, and files
-that must be refused without touching the annotations."""
+"""Exports and imports through the API: CVAT's 202 -> 201 -> 200 flow, reuse and expiry,
+labels, projects and video tasks, and files that must be refused without touching the
+annotations. What each format carries, and the independent readers of our files, are
+the format contracts' (tests/formats/test_contracts.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,10 @@ import io
 import json
 import time
 import zipfile
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pycocotools.coco import COCO
 
-from labelyard.formats.registry import all_formats
 from tests.support.media import jpeg
 
 API = "/api/v1"
@@ -124,14 +122,6 @@ def stored(client, yard) -> dict[str, Any]:
     return client.get(f"{API}/tasks/{yard['task']}/annotations", headers=yard["headers"]).json()
 
 
-def shapes_of(data: dict[str, Any], kinds: set[str]) -> list[tuple]:
-    return sorted(
-        (s["type"], s["frame"], s["label_id"], tuple(round(p, 1) for p in s["points"]))
-        for s in data["shapes"]
-        if s["type"] in kinds
-    )
-
-
 # --- the list ---------------------------------------------------------------------------
 
 
@@ -156,22 +146,6 @@ def test_unknown_and_disabled_formats_are_refused(client, yard):
 
 
 # --- exports ------------------------------------------------------------------------------
-
-
-def test_seed_002_coco_download_flow_and_pycocotools_reads_it(client, yard, tmp_path: Path):
-    put(client, yard, annotations(yard))
-    content = export(client, yard, "COCO 1.0")
-    with zipfile.ZipFile(io.BytesIO(content)) as bundle:
-        name = next(n for n in bundle.namelist() if n.endswith(".json"))
-        (tmp_path / "coco.json").write_bytes(bundle.read(name))
-    coco = COCO(str(tmp_path / "coco.json"))
-    boxes = {(a["bbox"][2], a["bbox"][3]): a for a in coco.loadAnns(coco.getAnnIds())}
-    # Rectangles, the polygon and the ellipse (as a polygon); no polylines or points.
-    assert len(coco.getAnnIds()) == 4
-    assert boxes[(18, 27)]["area"] == pytest.approx(18 * 27)
-    assert boxes[(25, 20)]["area"] == pytest.approx(25 * 20)
-    assert len(coco.getImgIds()) == 3
-    assert {c["name"] for c in coco.loadCats(coco.getCatIds())} == {"car", "person"}
 
 
 def test_a_ready_export_is_reused_until_the_task_changes(client, yard):
@@ -210,87 +184,6 @@ def test_a_dataset_export_holds_the_images(client, yard):
     with zipfile.ZipFile(io.BytesIO(content)) as bundle:
         images = [n for n in bundle.namelist() if n.endswith((".jpg", ".jpeg", ".png"))]
     assert len(images) == 3
-
-
-# --- round trips --------------------------------------------------------------------------
-
-ROUND_TRIPS = {
-    "Datumaro 1.0": {"rectangle", "polygon", "polyline", "points", "ellipse"},
-    "CVAT for images 1.1": {"rectangle", "polygon", "polyline", "points"},
-    "COCO 1.0": {"rectangle", "polygon"},
-    "PASCAL VOC 1.1": {"rectangle"},
-    "YOLO 1.1": {"rectangle"},
-    "LabelMe 3.0": {"rectangle", "polygon"},
-    "MOT 1.1": {"rectangle"},
-}
-
-
-@pytest.mark.parametrize("format_name", sorted(ROUND_TRIPS))
-def test_export_then_import_keeps_what_the_format_carries(client, yard, format_name):
-    put(client, yard, annotations(yard))
-    before = stored(client, yard)
-    content = export(client, yard, format_name)
-    put(client, yard, {})
-    done = import_file(client, yard, format_name, content)
-    assert done.status_code == 201, done.text
-    after = stored(client, yard)
-    kinds = ROUND_TRIPS[format_name]
-    # COCO gives an ellipse back as a polygon: the shapes sent come back, maybe more.
-    assert set(shapes_of(before, kinds)) <= set(shapes_of(after, kinds))
-    assert len(shapes_of(after, kinds)) <= len(shapes_of(before, kinds | {"ellipse"}))
-
-
-def test_attributes_and_tags_survive_a_datumaro_round_trip(client, yard):
-    put(client, yard, annotations(yard))
-    content = export(client, yard, "Datumaro 1.0")
-    put(client, yard, {})
-    assert import_file(client, yard, "Datumaro 1.0", content).status_code == 201
-    after = stored(client, yard)
-    car = next(s for s in after["shapes"] if s["type"] == "rectangle" and s["frame"] == 0)
-    values = {a["spec_id"]: a["value"] for a in car["attributes"]}
-    assert values == {yard["specs"]["model"]: "Audi", yard["specs"]["parked"]: "true"}
-    assert [(t["frame"], t["label_id"]) for t in after["tags"]] == [(0, yard["person"])]
-
-
-def test_tracks_come_back_from_cvat_for_video(client, yard):
-    track = {"frame": 0, "label_id": yard["car"], "shapes": [
-        {"type": "rectangle", "frame": 0, "points": [0, 0, 10, 10]},
-        {"type": "rectangle", "frame": 2, "points": [20, 20, 30, 30]},
-    ]}  # fmt: skip
-    put(client, yard, {"tracks": [track]})
-    content = export(client, yard, "CVAT for video 1.1")
-    put(client, yard, {})
-    assert import_file(client, yard, "CVAT for video 1.1", content).status_code == 201
-    (back,) = stored(client, yard)["tracks"]
-    assert [(s["frame"], s["points"]) for s in back["shapes"]] == [
-        (0, [0, 0, 10, 10]),
-        (2, [20, 20, 30, 30]),
-    ]
-
-
-@pytest.mark.parametrize(
-    "format_name", sorted(f.display_name for f in all_formats() if f.exporter and f.enabled)
-)
-def test_every_format_exports_a_dataset_its_importer_reads(client, yard, format_name, tmp_path):
-    import datumaro as dm
-
-    body = annotations(yard)
-    body["tracks"] = [{"frame": 0, "label_id": yard["car"], "shapes": [
-        {"type": "rectangle", "frame": 0, "points": [0, 0, 10, 10]},
-        {"type": "rectangle", "frame": 2, "points": [20, 20, 30, 30], "outside": True},
-    ]}]  # fmt: skip
-    put(client, yard, body)
-    content = export(client, yard, format_name, what="dataset")
-    folder = tmp_path / "exported"  # tmp_path holds the app's data dir too
-    with zipfile.ZipFile(io.BytesIO(content)) as bundle:
-        bundle.extractall(folder)
-    chosen = next(f for f in all_formats() if f.display_name == format_name)
-    listing = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
-    try:
-        dataset = dm.Dataset.import_from(str(folder), chosen.importer)
-    except Exception as exc:
-        raise AssertionError(f"{exc}: {listing}") from exc
-    assert len(dataset) >= 1, listing
 
 
 # --- bad files ----------------------------------------------------------------------------
