@@ -7,6 +7,5 @@ FORMATS = [
         "COCO", "1.0", exporter="coco_instances", importer="coco_instances",
         export_options={"segmentation_mode": "guess"}, import_needs="image_files",
         boxes_of_shapes=True,
-        carries=frozenset({"rectangle", "polygon", "mask", "attributes"}),
     ),
 ]  # fmt: skip

@@ -5,7 +5,5 @@ from labelyard.formats.registry import Format
 FORMATS = [
     Format(
         "Datumaro", "1.0", exporter="datumaro", importer="datumaro",
-        carries=frozenset({"tag", "rectangle", "polygon", "polyline", "points", "ellipse",
-                           "mask", "attributes", "occluded", "z_order", "group", "track"}),
     ),
 ]  # fmt: skip

@@ -3,6 +3,5 @@
 from labelyard.formats.registry import Format
 
 FORMATS = [
-    Format("ImageNet", "1.0", exporter="imagenet", importer="imagenet", images_always=True,
-           carries=frozenset({"tag"})),
+    Format("ImageNet", "1.0", exporter="imagenet", importer="imagenet", images_always=True),
 ]  # fmt: skip

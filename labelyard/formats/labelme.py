@@ -3,6 +3,5 @@
 from labelyard.formats.registry import Format
 
 FORMATS = [
-    Format("LabelMe", "3.0", exporter="label_me", importer="label_me",
-           carries=frozenset({"rectangle", "polygon"})),
+    Format("LabelMe", "3.0", exporter="label_me", importer="label_me"),
 ]  # fmt: skip

@@ -22,6 +22,7 @@ import numpy as np
 from datumaro.components.annotation import (
     AnnotationType,
     Bbox,
+    Caption,
     Cuboid2D,
     Ellipse,
     Label,
@@ -47,6 +48,19 @@ class BinaryMasks(ItemTransform):
             for a in item.annotations
         ]  # fmt: skip
         return item.wrap(annotations=annotations)
+
+
+class TextCaptions(ItemTransform):
+    """ICDAR word recognition holds a transcription per image: every annotation with a
+    ``text`` attribute becomes a Caption of that text, as CVAT writes the format."""
+
+    def transform_item(self, item: dm.DatasetItem) -> dm.DatasetItem:
+        captions = [
+            Caption(str(a.attributes["text"]))
+            for a in item.annotations
+            if str(a.attributes.get("text") or "")
+        ]
+        return item.wrap(annotations=captions)
 
 
 def _as_bool(mask: Mask) -> Callable[[], np.ndarray]:
@@ -278,6 +292,9 @@ def from_dataset(
 ) -> Imported:
     """``boxes_of_shapes``: a box grouped with a polygon or mask is that shape's box, and
     groups are the file's bookkeeping (COCO's), not the annotator's."""
+    if len(dataset) == 0:
+        # Some importers (ICDAR's) read a file of another format as an empty dataset.
+        raise ValueError("no items were found in it")
     imported = Imported()
     categories = dataset.categories().get(AnnotationType.label)
     names = [c.name for c in categories.items] if categories else []
@@ -334,7 +351,9 @@ def _frame_lookup(frames: list[FrameInfo]) -> dict[str, int]:
 
 
 def _frame_for(item: dm.DatasetItem, frame_of: dict[str, int]) -> int | None:
-    for key in (item.id, PurePosixPath(item.id).name, PurePosixPath(item.id).stem):
+    # ImageNet's items are "<label>:<image>".
+    unlabeled = item.id.split(":", 1)[-1]
+    for key in (item.id, PurePosixPath(item.id).name, PurePosixPath(item.id).stem, unlabeled):
         if key in frame_of:
             return frame_of[key]
     frame = item.attributes.get("frame")
@@ -349,8 +368,11 @@ def _add(
     frame: int,
 ) -> None:
     attributes = dict(annotation.attributes)
+    if isinstance(annotation, Caption):
+        # CVAT's convention: a caption is a tag of the label "icdar" with its text.
+        attributes["text"] = annotation.caption
     values = _attribute_values(label, attributes)
-    if isinstance(annotation, Label):
+    if isinstance(annotation, Label | Caption):
         imported.objects["tags"].append(
             {"frame": frame, "label_id": label.id, "attributes": values,
              "group": annotation.group or 0, "source": "file"}
@@ -362,7 +384,7 @@ def _add(
     kind, points = geometry
     shape = {
         "type": kind, "frame": frame, "points": points,
-        "occluded": bool(attributes.get("occluded", False)),
+        "occluded": _flag(attributes.get("occluded", False)),
         "z_order": int(annotation.z_order or 0),
         "rotation": float(attributes.get("rotation", 0.0)) % 360 if kind == "rectangle" else 0.0,
     }  # fmt: skip
@@ -378,17 +400,25 @@ def _add(
         {"label_id": label.id, "group": annotation.group or 0, "source": "file",
          "attributes": [], "shapes": []},
     )  # fmt: skip
-    keyframe = attributes.get("keyframe", True)
+    keyframe = _flag(attributes.get("keyframe", True))
     if keyframe or not track["shapes"]:
         track["shapes"].append(
             shape
             | {
                 "attributes": values,
                 "keyframe": True,
-                "outside": bool(attributes.get("outside", False)),
+                "outside": _flag(attributes.get("outside", False)),
             }
         )
     # Interpolated frames are not stored: the keyframes make them again.
+
+
+def _flag(value: Any) -> bool:
+    """A yes/no attribute as formats give it: a boolean, a number, or text (VOC writes
+    'False')."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
 
 
 def _attribute_values(label: LabelInfo, attributes: dict[str, Any]) -> list[dict[str, Any]]:
@@ -397,7 +427,7 @@ def _attribute_values(label: LabelInfo, attributes: dict[str, Any]) -> list[dict
         if spec.name in attributes:
             value = attributes[spec.name]
             if spec.input_type == InputType.CHECKBOX:
-                text = "true" if str(value).strip().lower() in ("true", "1", "yes") else "false"
+                text = "true" if _flag(value) else "false"
             elif isinstance(value, float) and value.is_integer():
                 text = str(int(value))
             else:

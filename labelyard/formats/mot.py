@@ -3,6 +3,5 @@
 from labelyard.formats.registry import Format
 
 FORMATS = [
-    Format("MOT", "1.1", exporter="mot_seq_gt", importer="mot_seq", numbered_items=True,
-           carries=frozenset({"rectangle", "track"})),
+    Format("MOT", "1.1", exporter="mot_seq_gt", importer="mot_seq", numbered_items=True),
 ]  # fmt: skip

@@ -6,6 +6,6 @@ from labelyard.formats.registry import Format
 
 FORMATS = [
     Format("MOTS PNG", "1.0", exporter="mots_png", importer="mots", numbered_items=True,
-           tracks_only=True, carries=frozenset({"mask", "track"}),
+           tracks_only=True,
            transforms=(("polygons_to_masks", {}), ("boxes_to_masks", {}), (BinaryMasks, {}))),
 ]  # fmt: skip

@@ -1,7 +1,9 @@
 """The annotation formats: each declared once, in a module of its own, with what it can do.
 
 A format's name and version are CVAT's (``COCO 1.0``); clients pass ``name version`` as
-``format=``. The conversions run through Datumaro (``labelyard.formats.mapping``)."""
+``format=``. The conversions run through Datumaro (``labelyard.formats.mapping``). What a
+round trip through each format keeps, and what it cannot, is declared and checked by its
+contract in ``tests/formats/test_contracts.py``."""
 
 from __future__ import annotations
 
@@ -25,8 +27,6 @@ class Format:
     export_options: dict[str, Any] = field(default_factory=dict)
     # A Python module the format needs that is not installed with labelyard.
     requires: str | None = None
-    # What a round trip through the format keeps (the rest is lost, as in CVAT).
-    carries: frozenset[str] = frozenset()
     # Datumaro transforms run before the export (e.g. shapes drawn into masks).
     transforms: tuple[tuple[str | type, dict[str, Any]], ...] = ()
     # The format is folders of images: exported with them even when only annotations

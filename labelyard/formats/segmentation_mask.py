@@ -5,7 +5,7 @@ from labelyard.formats.registry import Format
 
 FORMATS = [
     Format("Segmentation mask", "1.1", exporter="voc_segmentation", importer="voc_segmentation",
-           export_options={"label_map": "source"}, carries=frozenset({"mask"}),
+           export_options={"label_map": "source"},
            transforms=(("polygons_to_masks", {}), ("boxes_to_masks", {}),
                        ("merge_instance_segments", {}))),
 ]  # fmt: skip

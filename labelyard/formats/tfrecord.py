@@ -5,5 +5,5 @@ from labelyard.formats.registry import Format
 
 FORMATS = [
     Format("TFRecord", "1.0", exporter="tf_detection_api", importer="tf_detection_api",
-           requires="tensorflow", carries=frozenset({"rectangle"})),
+           requires="tensorflow"),
 ]  # fmt: skip

@@ -4,6 +4,5 @@ from labelyard.formats.registry import Format
 
 FORMATS = [
     Format("PASCAL VOC", "1.1", exporter="voc", importer="voc",
-           export_options={"label_map": "source"},
-           carries=frozenset({"tag", "rectangle"})),
+           export_options={"label_map": "source"}),
 ]  # fmt: skip

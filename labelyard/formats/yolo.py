@@ -3,6 +3,5 @@
 from labelyard.formats.registry import Format
 
 FORMATS = [
-    Format("YOLO", "1.1", exporter="yolo", importer="yolo", import_needs="image_info",
-           carries=frozenset({"rectangle"})),
+    Format("YOLO", "1.1", exporter="yolo", importer="yolo", import_needs="image_info"),
 ]  # fmt: skip

@@ -37,10 +37,6 @@ MASK_SIZE = (
     "match image size'); Segmentation mask's export fails when a frame also has a shape "
     "drawn into a mask (arrays of different shapes)"
 )
-KEYFRAME_TEXT = (
-    "mapping._add takes a shape's 'keyframe' attribute as it comes: VOC gives the text "
-    "'False', which counts as true, so every frame of a track comes back a keyframe"
-)
 VIDEO_SHAPES = (
     "CVAT for video writes only tracks: the task's shapes are left out (CVAT writes each "
     "as a one-frame track that ends with an outside shape)"
@@ -60,20 +56,6 @@ VIDEO_IMAGES = (
 CVAT_SHAPES = (
     "Datumaro's CVAT writer has no <ellipse> or <cuboid>: they are left out (CVAT's own "
     "writer keeps them)"
-)
-IMAGENET = (
-    "mapping._frame_for does not find ImageNet's items: Datumaro names them "
-    "'<label>:<image>' (car:img_1), so every import fails ('The file has 5 images this "
-    "task lacks')"
-)
-CAPTIONS = (
-    "OCR RECOGNITION: the mapping writes no captions and reads none: CVAT writes the "
-    "'text' attribute of each annotation as a caption and imports captions as 'icdar' "
-    "tags with that text"
-)
-ICDAR_READS_ANYTHING = (
-    "an ICDAR importer reads a file of another format as an empty dataset, and the "
-    "import replaces the task's annotations with nothing"
 )
 
 # --- why a format cannot carry something -------------------------------------------------
@@ -214,8 +196,7 @@ class TestPascalVoc(FormatContract):
         "group": "VOC has no groups",
         "mask track": MASK_TRACK_AS_MASKS,
     })  # fmt: skip
-    broken = {"keyframes": KEYFRAME_TEXT, "outside": OUTSIDE,
-              "track attributes": TRACK_ATTRIBUTES}  # fmt: skip
+    broken = {"outside": OUTSIDE, "track attributes": TRACK_ATTRIBUTES}
     breaks_file = frozenset({"track attributes"})
     # Three image labels; nine boxes and the track's three; the mask and the mask track's.
     dataset_counts = {"items": 5, "label": 3, "bbox": 12, "mask": 3}
@@ -239,7 +220,6 @@ class TestImageNet(FormatContract):
     format_name = "ImageNet 1.0"
     carries = frozenset({"tag"})
     cannot_carry = the_rest(carries, "ImageNet holds only image labels (a folder per label)")
-    round_trip_bug = IMAGENET
     # One image label per tag.
     dataset_counts = {"items": 5, "label": 3}
 
@@ -315,7 +295,6 @@ class TestOcrDetection(FormatContract):
         "track": TRACK_AS_SHAPES,
     })  # fmt: skip
     foreign_format = "COCO 1.0"
-    foreign_bug = ICDAR_READS_ANYTHING
     # Nine boxes, the track's three and the other track's two; the polygon cut to four.
     dataset_counts = {"items": 5, "bbox": 14, "polygon": 1}
 
@@ -328,12 +307,9 @@ class TestOcrRecognition(FormatContract):
         "tag": "only tags with a 'text' attribute are captions",
         "transcription": "the text of a shape is a caption: it comes back as a tag",
     })  # fmt: skip
-    broken = {"caption": CAPTIONS}
     foreign_format = "YOLO 1.1"
-    foreign_bug = ICDAR_READS_ANYTHING
     # The caption, and the transcription of the text box.
     dataset_counts = {"items": 5, "caption": 2}
-    dataset_bug = CAPTIONS
 
 
 def _contracts() -> list[type[FormatContract]]:
