@@ -8,6 +8,6 @@ FORMATS = [
     ),
     Format(
         "CVAT for video", "1.1", exporter="cvat", importer="cvat", import_needs="image_files",
-        export_options={"use_track": True},
+        export_options={"use_track": True}, tracks_only=True, cvat_tracks=True,
     ),
 ]  # fmt: skip

@@ -128,14 +128,18 @@ def to_dataset(
     tracks_only: bool = False,
     subset: str = "default",
     id_prefix: str = "",
+    cvat_tracks: bool = False,
 ) -> dm.Dataset:
     """``numbered``: items are the frame numbers counted from 1 (MOT's way);
-    ``tracks_only``: tags and shapes are left out (tracking formats)."""
+    ``tracks_only``: tags and shapes are left out (tracking formats); ``cvat_tracks``:
+    as CVAT for video writes tracks: every shape a track of one frame, and where a
+    track ends an outside shape."""
     index = {label.id: position for position, label in enumerate(labels)}
     specs = {spec.id: spec for label in labels for spec in label.specs}
     per_frame: dict[int, list[Any]] = defaultdict(list)
     if tracks_only:
-        objects = {"tracks": objects.get("tracks", [])}
+        objects = {"tracks": objects.get("tracks", []),
+                   "shapes": objects.get("shapes", []) if cvat_tracks else []}  # fmt: skip
     for tag in objects.get("tags", []):
         per_frame[tag["frame"]].append(
             Label(index[tag["label_id"]], attributes=_attributes(tag, specs),
@@ -144,9 +148,16 @@ def to_dataset(
     for shape in objects.get("shapes", []):
         per_frame[shape["frame"]].append(_shape(shape, index[shape["label_id"]], specs))
     last_frame = frames[-1].number if frames else 0
-    for track_id, track in enumerate(objects.get("tracks", []), start=1):
-        for shape in _track_shapes(track, last_frame):
+    tracks = list(objects.get("tracks", []))
+    if cvat_tracks:
+        tracks += [_one_frame_track(shape, last_frame) for shape in objects.get("shapes", [])]
+        # Datumaro's CVAT reader cannot read a mask in a track (it fails the whole file).
+        tracks = [t for t in tracks if all(s["type"] != "mask" for s in t["shapes"])]
+    for track_id, track in enumerate(tracks, start=1):
+        for shape in _track_shapes(track, last_frame, with_outside=cvat_tracks):
             extra = {"track_id": track_id, "keyframe": shape.pop("keyframe")}
+            if cvat_tracks:
+                extra["outside"] = bool(shape.get("outside"))
             per_frame[shape["frame"]].append(
                 _shape(shape, index[track["label_id"]], specs, extra, track)
             )
@@ -254,13 +265,25 @@ def _mask_image(points: list[float]) -> Callable[[], np.ndarray]:
     return draw
 
 
-def _track_shapes(track: dict[str, Any], last_frame: int) -> Iterable[dict[str, Any]]:
+def _one_frame_track(shape: dict[str, Any], last_frame: int) -> dict[str, Any]:
+    """A shape as a track (CVAT for video's way): there on its frame, outside after."""
+    shapes = [shape]
+    if shape["frame"] < last_frame:
+        shapes.append(dict(shape, frame=shape["frame"] + 1, outside=True))
+    return {"label_id": shape["label_id"], "group": shape.get("group", 0), "attributes": [],
+            "frame": shape["frame"], "shapes": shapes}  # fmt: skip
+
+
+def _track_shapes(
+    track: dict[str, Any], last_frame: int, *, with_outside: bool = False
+) -> Iterable[dict[str, Any]]:
     """The shapes a track has on each frame it is visible on: its keyframes, and between
     them shapes interpolated linearly (when both ends have the same type and number of
-    points; else the earlier one held). A track lasts until an outside keyframe."""
+    points; else the earlier one held). A track lasts until an outside keyframe, which
+    ``with_outside`` includes."""
     keyframes = sorted(track["shapes"], key=lambda s: s["frame"])
     for index, shape in enumerate(keyframes):
-        if not shape.get("outside"):
+        if not shape.get("outside") or (with_outside and shape["frame"] <= last_frame):
             yield dict(shape, keyframe=True)
         following = keyframes[index + 1] if index + 1 < len(keyframes) else None
         if shape.get("outside"):

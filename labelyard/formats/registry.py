@@ -38,6 +38,9 @@ class Format:
     boxes_of_shapes: bool = False
     # A tracking format: only tracks are exported.
     tracks_only: bool = False
+    # Tracks as CVAT for video writes them: shapes as tracks of one frame, and an
+    # outside shape where a track ends.
+    cvat_tracks: bool = False
     # What Datumaro's importer needs besides the file: "image_files" (the frames as
     # empty files under images/, for the checks it makes), "image_info" (frame sizes).
     import_needs: str | None = None
