@@ -75,6 +75,8 @@ class SpecInfo:
     id: int
     name: str
     input_type: str
+    # An immutable attribute of a track is the track's, not its shapes'.
+    mutable: bool = True
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,11 @@ def to_dataset(
             Label(index[tag["label_id"]], attributes=_attributes(tag, specs),
                   group=tag.get("group", 0))
         )  # fmt: skip
+    sizes = {frame.number: (frame.height, frame.width) for frame in frames}
     for shape in objects.get("shapes", []):
-        per_frame[shape["frame"]].append(_shape(shape, index[shape["label_id"]], specs))
+        per_frame[shape["frame"]].append(
+            _shape(shape, index[shape["label_id"]], specs, size=sizes.get(shape["frame"]))
+        )
     last_frame = frames[-1].number if frames else 0
     tracks = list(objects.get("tracks", []))
     if cvat_tracks:
@@ -159,8 +164,9 @@ def to_dataset(
             if cvat_tracks:
                 extra["outside"] = bool(shape.get("outside"))
             per_frame[shape["frame"]].append(
-                _shape(shape, index[track["label_id"]], specs, extra, track)
-            )
+                _shape(shape, index[track["label_id"]], specs, extra, track,
+                       size=sizes.get(shape["frame"]))
+            )  # fmt: skip
     # Exporters write only the attributes a label declares: the reserved ones too.
     reserved = RESERVED - {"frame"}
     categories = LabelCategories(attributes=reserved)
@@ -213,6 +219,8 @@ def _shape(
     specs: dict[int, SpecInfo],
     extra: dict[str, Any] | None = None,
     track: dict[str, Any] | None = None,
+    *,
+    size: tuple[int, int] | None = None,
 ) -> Any:
     attributes = _attributes(track, specs) if track else {}
     attributes |= _attributes(shape, specs) | {"occluded": bool(shape.get("occluded"))}
@@ -242,13 +250,16 @@ def _shape(
         return Ellipse(cx - rx, cy - ry, cx + rx, cy + ry, **common)
     if kind == "cuboid":
         return Cuboid2D(list(zip(points[0::2], points[1::2], strict=True)), **common)
-    return Mask(image=_mask_image(points), **common)
+    return Mask(image=_mask_image(points, size), **common)
 
 
-def _mask_image(points: list[float]) -> Callable[[], np.ndarray]:
+def _mask_image(
+    points: list[float], size: tuple[int, int] | None = None
+) -> Callable[[], np.ndarray]:
     """CVAT's mask: run lengths over the box (alternating off and on, row by row), then
-    the box's left, top, right, bottom. Datumaro wants the whole frame; it is drawn when
-    asked for, as large as the box reaches."""
+    the box's left, top, right, bottom. Datumaro wants the whole frame (``size``: its
+    height and width; without it, as large as the box reaches); it is drawn when asked
+    for, and what lies outside the frame is cut off."""
 
     def draw() -> np.ndarray:
         counts = [int(c) for c in points[:-4]]
@@ -258,8 +269,12 @@ def _mask_image(points: list[float]) -> Callable[[], np.ndarray]:
         values[1::2] = True
         box = np.repeat(values, counts)[: width * height]
         box = np.pad(box, (0, width * height - box.size)).reshape(height, width)
-        image = np.zeros((bottom + 1, right + 1), dtype=bool)
-        image[top : bottom + 1, left : right + 1] = box
+        # A box reaching past the frame's top or left edge loses what lies beyond.
+        box, top, left = box[max(-top, 0) :, max(-left, 0) :], max(top, 0), max(left, 0)
+        frame_height, frame_width = size if size is not None else (bottom + 1, right + 1)
+        image = np.zeros((frame_height, frame_width), dtype=bool)
+        visible = box[: max(frame_height - top, 0), : max(frame_width - left, 0)]
+        image[top : top + visible.shape[0], left : left + visible.shape[1]] = visible
         return image
 
     return draw
@@ -350,11 +365,37 @@ def from_dataset(
                     continue
                 label = found
             _add(imported, tracks, annotation, label, frame)
+    last_frame = max((frame.number for frame in frames), default=0)
     for track in tracks.values():
-        track["shapes"].sort(key=lambda s: s["frame"])
-        track["frame"] = track["shapes"][0]["frame"]
-        imported.objects["tracks"].append(track)
+        imported.objects["tracks"].append(_track_of(track, last_frame))
     return imported
+
+
+def _track_of(track: dict[str, Any], last_frame: int) -> dict[str, Any]:
+    """A track from the shapes a file has of it, frame by frame: its keyframes, the first
+    shape after each gap (a keyframe too), and an outside shape where it stops being
+    seen (the frame after a gap begins, or after its last frame), since most formats
+    write only the frames an object is visible on."""
+    seen = track.pop("seen")
+    shapes: list[dict[str, Any]] = []
+    previous = None  # the frame the track was last visible on, while it is
+    for frame in sorted(seen):
+        shape = seen[frame]
+        if shape["outside"]:
+            shapes.append(shape)
+            previous = None
+            continue
+        if previous is not None and frame != previous + 1:
+            shapes.append(seen[previous] | {"frame": previous + 1, "outside": True})
+            previous = None
+        if shape.pop("keyframe") or previous is None:
+            shapes.append(shape)
+        previous = frame
+    if previous is not None and previous < last_frame:
+        shapes.append(seen[previous] | {"frame": previous + 1, "outside": True})
+    for shape in shapes:
+        shape["keyframe"] = True
+    return track | {"frame": shapes[0]["frame"], "shapes": shapes}
 
 
 def _without_shape_boxes(annotations: list[Any]) -> list[Any]:
@@ -421,19 +462,22 @@ def _add(
     track = tracks.setdefault(
         (label.id, track_id),
         {"label_id": label.id, "group": annotation.group or 0, "source": "file",
-         "attributes": [], "shapes": []},
+         "attributes": [], "seen": {}},
     )  # fmt: skip
-    keyframe = _flag(attributes.get("keyframe", True))
-    if keyframe or not track["shapes"]:
-        track["shapes"].append(
-            shape
-            | {
-                "attributes": values,
-                "keyframe": True,
-                "outside": _flag(attributes.get("outside", False)),
-            }
-        )
-    # Interpolated frames are not stored: the keyframes make them again.
+    # Immutable attributes are the track's; the shapes have the others.
+    immutable = {spec.id for spec in label.specs if not spec.mutable}
+    if not track["seen"]:
+        track["attributes"] = [v for v in values if v["spec_id"] in immutable]
+    # Every frame is kept until the track is whole (see _track_of): interpolated ones
+    # show where the track is visible, and only keyframes are stored.
+    track["seen"].setdefault(
+        frame,
+        shape | {
+            "attributes": [v for v in values if v["spec_id"] not in immutable],
+            "keyframe": _flag(attributes.get("keyframe", True)),
+            "outside": _flag(attributes.get("outside", False)),
+        },
+    )  # fmt: skip
 
 
 def _flag(value: Any) -> bool:

@@ -148,8 +148,8 @@ def _publish(context: OperationContext, version_id: int, task_id: int) -> dict[s
         "task_id": task_id,
         "labels": [
             {"id": label.id, "name": label.name,
-             "attributes": [{"id": s.id, "name": s.name, "input_type": s.input_type}
-                            for s in label.specs]}
+             "attributes": [{"id": s.id, "name": s.name, "input_type": s.input_type,
+                             "mutable": s.mutable} for s in label.specs]}
             for label in snapshot.labels
         ],
         "frames": [
@@ -263,7 +263,7 @@ def lay_over(
     labels = [
         mapping.LabelInfo(
             label["id"], label["name"],
-            tuple(mapping.SpecInfo(s["id"], s["name"], s["input_type"])
+            tuple(mapping.SpecInfo(s["id"], s["name"], s["input_type"], s.get("mutable", True))
                   for s in label["attributes"]),
         )
         for label in content["labels"]

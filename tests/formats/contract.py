@@ -358,7 +358,8 @@ class FormatContract:
             bundle.extractall(folder)
         dataset = dm.Dataset.import_from(str(folder), self.format().importer)
         counts = Counter(a.type.name for item in dataset for a in item.annotations)
-        assert {"items": len(dataset), **counts} == self.dataset_counts
+        found = {"items": len(dataset), **counts}
+        assert found == self.dataset_counts, found
         without_images = [
             item.id
             for item in dataset

@@ -21,22 +21,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 
 # --- the bugs the contracts found --------------------------------------------------------
 
-OUTSIDE = (
-    "mapping: a track that ends before the last frame comes back running to the last "
-    "frame: the export writes no outside shape and the import adds none (CVAT's MOT and "
-    "MOTS imports end a track after its last frame)"
-)
-TRACK_ATTRIBUTES = (
-    "mapping._add puts every attribute of an imported track on its shapes, so a track "
-    "with an immutable attribute fails the whole import ('Attribute 'model' is not "
-    "mutable: set it on the track')"
-)
-MASK_SIZE = (
-    "mapping._mask_image draws a mask only as large as its box reaches, not the frame: "
-    "COCO writes an RLE of that size, which Datumaro's importer refuses ('Mask does not "
-    "match image size'); Segmentation mask's export fails when a frame also has a shape "
-    "drawn into a mask (arrays of different shapes)"
-)
 VIDEO_ATTRIBUTES = (
     "CVAT for video: Datumaro's CVAT writer leaves the attributes out of a <track>'s "
     "shapes (write_label_info=False); CVAT writes them"
@@ -85,11 +69,10 @@ class TestDatumaro(FormatContract):
     format_name = "Datumaro 1.0"
     carries = frozenset(FEATURES)
     cannot_carry = the_rest(carries, "Datumaro's own format keeps everything")
-    broken = {"outside": OUTSIDE, "track attributes": TRACK_ATTRIBUTES}
-    breaks_file = frozenset({"track attributes"})
     foreign_format = "COCO 1.0"
-    # Three tags; nine boxes and the track's three; the mask and the mask track's two.
-    dataset_counts = {"items": 5, "label": 3, "bbox": 12, "polygon": 1, "polyline": 1,
+    # Three tags; nine boxes, the track's three and the other track's two; the mask and
+    # the mask track's two.
+    dataset_counts = {"items": 5, "label": 3, "bbox": 14, "polygon": 1, "polyline": 1,
                       "points": 1, "ellipse": 1, "cuboid_2d": 1, "mask": 3}  # fmt: skip
 
 
@@ -146,12 +129,10 @@ class TestCoco(FormatContract):
         "group": "the shapes of a group are one COCO object: the box around them",
         "ellipse": Becomes("polygon", "COCO has no ellipses: they are written as polygons"),
     })  # fmt: skip
-    broken = {"mask": MASK_SIZE, "mask track": MASK_SIZE, "outside": OUTSIDE,
-              "track attributes": TRACK_ATTRIBUTES}  # fmt: skip
-    breaks_file = frozenset({"mask", "mask track", "track attributes"})
-    # Nine boxes, two of them one grouped object, and the track's three; a box for
-    # each of the two polygons (the polygon, and the ellipse written as one).
-    dataset_counts = {"items": 5, "bbox": 13, "polygon": 2}
+    # Nine boxes, two of them one grouped object, the track's three and the other
+    # track's two; the mask and the mask track's two; a box for each of the two polygons
+    # (the polygon, and the ellipse written as one) and for each of the three masks.
+    dataset_counts = {"items": 5, "bbox": 18, "polygon": 2, "mask": 3}
 
     def test_seed_002_pycocotools_reads_the_export_and_agrees(
         self, trips: Trips, tmp_path: Path
@@ -196,10 +177,9 @@ class TestPascalVoc(FormatContract):
         "group": "VOC has no groups",
         "mask track": MASK_TRACK_AS_MASKS,
     })  # fmt: skip
-    broken = {"outside": OUTSIDE, "track attributes": TRACK_ATTRIBUTES}
-    breaks_file = frozenset({"track attributes"})
-    # Three image labels; nine boxes and the track's three; the mask and the mask track's.
-    dataset_counts = {"items": 5, "label": 3, "bbox": 12, "mask": 3}
+    # Three image labels; nine boxes, the track's three and the other track's two; the
+    # mask and the mask track's.
+    dataset_counts = {"items": 5, "label": 3, "bbox": 14, "mask": 3}
 
 
 class TestYolo(FormatContract):
@@ -236,10 +216,9 @@ class TestLabelMe(FormatContract):
         **lost("LabelMe has no image labels", "tag", "tag attributes", "caption"),
         "z_order": "LabelMe has no drawing order",
     })  # fmt: skip
-    broken = {"outside": OUTSIDE, "track attributes": TRACK_ATTRIBUTES}
-    breaks_file = frozenset({"track attributes"})
-    # Nine boxes and the track's three; the mask and the mask track's two.
-    dataset_counts = {"items": 5, "bbox": 12, "polygon": 1, "mask": 3}
+    # Nine boxes, the track's three and the other track's two; the mask and the mask
+    # track's two.
+    dataset_counts = {"items": 5, "bbox": 14, "polygon": 1, "mask": 3}
 
 
 class TestSegmentationMask(FormatContract):
@@ -250,11 +229,9 @@ class TestSegmentationMask(FormatContract):
         **dict.fromkeys(["rectangle", "polygon", "ellipse", "track", "mask track"], DRAWN),
         "group": "the shapes of a group are drawn into one mask",
     })  # fmt: skip
-    broken = {"mask": MASK_SIZE, "mask track": MASK_SIZE}
-    breaks_file = frozenset({"mask", "mask track"})
-    # Everything drawn: eight boxes (two grouped into one), the polygon, the ellipse, and
-    # the two box tracks' five frames.
-    dataset_counts = {"items": 5, "mask": 15}
+    # Everything drawn: eight boxes (two grouped into one), the polygon, the ellipse, the
+    # two box tracks' five frames, the mask and the mask track's two.
+    dataset_counts = {"items": 5, "mask": 18}
 
 
 class TestMot(FormatContract):
@@ -264,7 +241,6 @@ class TestMot(FormatContract):
     carries = frozenset({"rectangle", "occluded", "label", "track", "outside"})
     cannot_carry = the_rest(carries, "MOT holds boxes of tracks, without attributes",
                             {"keyframes": EVERY_FRAME_A_KEYFRAME})  # fmt: skip
-    broken = {"outside": OUTSIDE}
     # Nine boxes, the track's three and the other track's two.
     dataset_counts = {"items": 5, "bbox": 14}
 
@@ -278,10 +254,8 @@ class TestMots(FormatContract):
         "track": Becomes("mask", "a track's boxes are drawn into masks"),
         "keyframes": EVERY_FRAME_A_KEYFRAME,
     })  # fmt: skip
-    broken = {"outside": OUTSIDE, "mask track": MASK_SIZE}
-    breaks_file = frozenset({"mask track"})
-    # The two box tracks' frames, drawn as masks.
-    dataset_counts = {"items": 5, "mask": 5}
+    # The two box tracks' five frames drawn as masks, and the mask track's two.
+    dataset_counts = {"items": 5, "mask": 7}
 
 
 class TestOcrDetection(FormatContract):
