@@ -25,14 +25,16 @@ from typing import Any, Literal
 import datumaro as dm
 import orjson
 from datumaro.util.image import IMAGE_BACKEND, ImageBackend
+from PIL import Image as PILImage
 from sqlalchemy import select
 
 from labelyard.adapters.media.archives import extract_archive
 from labelyard.adapters.media.errors import MediaError
 from labelyard.adapters.media.images import encode_jpeg
 from labelyard.adapters.storage import Storage
+from labelyard.collector import paused_collector
 from labelyard.domain import Job, Operation, OperationStatus, Task, TaskFrame, User, utcnow
-from labelyard.formats import mapping
+from labelyard.formats import mapping, streaming
 from labelyard.formats.registry import Format, find
 from labelyard.services import access, operations, task_annotations
 from labelyard.services import annotations as job_annotations
@@ -223,13 +225,24 @@ def download(uow: UnitOfWork, operation: Operation) -> tuple[str, str]:
 @dataclass
 class Part:
     """One task's share of an export: its frames (a job's only, for a job) and objects.
-    ``refs`` says where each frame's image is, when the frames are not the task's own."""
+    ``refs`` says where each frame's image is, when the frames are not the task's own.
+    ``texts``: the objects as the JSON texts they are stored as, when read so (an
+    export's, which the fast path streams); ``objects`` is then left empty."""
 
     task_id: int
     subset: str
     frames: list[mapping.FrameInfo]
     objects: dict[str, list[dict[str, Any]]]
     refs: list[FrameRef] | None = None
+    texts: dict[str, list[str]] | None = None
+
+    def stored(self) -> streaming.Objects:
+        return self.texts if self.texts is not None else self.objects
+
+    def decoded(self) -> dict[str, list[dict[str, Any]]]:
+        if self.texts is None:
+            return self.objects
+        return {kind: [orjson.loads(text) for text in items] for kind, items in self.texts.items()}
 
 
 @dataclass
@@ -239,7 +252,13 @@ class Snapshot:
     actor: Actor
 
 
-def take_snapshot(context: OperationContext, scope: Scope, object_id: int) -> Snapshot:
+# How a snapshot holds the objects: decoded, as stored texts, or not at all (an import's).
+ObjectsAs = Literal["dicts", "texts", "none"]
+
+
+def take_snapshot(
+    context: OperationContext, scope: Scope, object_id: int, *, objects: ObjectsAs = "dicts"
+) -> Snapshot:
     with UnitOfWork(context.session_factory, writes=False) as uow:
         owner = uow.session.get(User, context.owner_id) if context.owner_id else None
         if owner is None:
@@ -253,21 +272,24 @@ def take_snapshot(context: OperationContext, scope: Scope, object_id: int) -> Sn
                     visible = get_task(uow, actor, task.id)
                 except NotFound:
                     continue
-                parts.append(_part(uow, actor, visible, None, visible.subset or "default"))
+                parts.append(_part(uow, actor, visible, None, visible.subset or "default", objects))
         else:
             task, job = _target(uow, actor, scope, object_id)
-            labels, parts = task.labels, [_part(uow, actor, task, job, "default")]
+            labels, parts = task.labels, [_part(uow, actor, task, job, "default", objects)]
         label_infos = [
             mapping.LabelInfo(
                 label.id, label.name,
-                tuple(mapping.SpecInfo(s.id, s.name, s.input_type) for s in label.attributes),
+                tuple(mapping.SpecInfo(s.id, s.name, s.input_type, s.mutable)
+                      for s in label.attributes),
             )
             for label in labels
         ]  # fmt: skip
         return Snapshot(label_infos, parts, actor)
 
 
-def _part(uow: UnitOfWork, actor: Actor, task: Task, job: Job | None, subset: str) -> Part:
+def _part(
+    uow: UnitOfWork, actor: Actor, task: Task, job: Job | None, subset: str, objects: ObjectsAs
+) -> Part:
     first, last = (job.segment.start_frame, job.segment.stop_frame) if job else (0, task.size - 1)
     rows = uow.session.execute(
         select(TaskFrame.frame, TaskFrame.name, TaskFrame.width, TaskFrame.height)
@@ -275,16 +297,21 @@ def _part(uow: UnitOfWork, actor: Actor, task: Task, job: Job | None, subset: st
         .order_by(TaskFrame.frame)
     )
     frames = [mapping.FrameInfo(*row) for row in rows]
+    if objects == "none":
+        return Part(task.id, subset, frames, {})
     annotations = (
         job_annotations.read(uow, actor, job.id)
         if job
         else task_annotations.read(uow, actor, task.id)
     )
-    objects = {
+    if objects == "texts":
+        texts = {kind: [text for _, text in items] for kind, items in annotations.objects.items()}
+        return Part(task.id, subset, frames, {}, texts=texts)
+    decoded = {
         kind: [orjson.loads(text) for _, text in items]
         for kind, items in annotations.objects.items()
     }
-    return Part(task.id, subset, frames, objects)
+    return Part(task.id, subset, frames, decoded)
 
 
 def _datumaro_in_this_thread() -> None:
@@ -300,8 +327,8 @@ def run_export(context: OperationContext) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="labelyard-export-") as scratch_name:
         archive = Path(scratch_name) / "export.zip"
         build_archive(
-            context, take_snapshot(context, params["scope"], params["id"]), chosen,
-            with_images=bool(params["images"]), archive=archive,
+            context, take_snapshot(context, params["scope"], params["id"], objects="texts"),
+            chosen, with_images=bool(params["images"]), archive=archive,
         )  # fmt: skip
         filename = archive_name(params["scope"], params["id"], chosen, bool(params["images"]))
         key = f"exports/{context.operation_id}/{filename}"
@@ -329,38 +356,99 @@ def build_archive(
     with tempfile.TemporaryDirectory(prefix="labelyard-export-") as scratch_name:
         scratch = Path(scratch_name)
         with_images = with_images or chosen.images_always
-        datasets: list[dm.Dataset] = []
-        seen: set[tuple[str, str]] = set()
-        for part in snapshot.parts:
-            folder = scratch / "frames" / str(part.task_id)
-            images = _frame_images(context, part, folder) if with_images else {}
-            # Tasks of a project whose frames share names (in one subset) keep them apart.
-            ids = {(part.subset, frame.item_id) for frame in part.frames}
-            prefix = f"task_{part.task_id}/" if ids & seen else ""
-            seen |= ids
-            datasets.append(
-                mapping.to_dataset(
-                    snapshot.labels, part.frames, part.objects,
-                    _image_paths(images),
-                    numbered=chosen.numbered_items, tracks_only=chosen.tracks_only,
-                    subset=part.subset, id_prefix=prefix,
-                )
-            )  # fmt: skip
-        dataset = datasets[0] if len(datasets) == 1 else dm.Dataset.from_extractors(*datasets)
+        images = [
+            _frame_images(context, part, scratch / "frames" / str(part.task_id))
+            if with_images
+            else {}
+            for part in snapshot.parts
+        ]
+        if _streamed(context, snapshot, chosen, images if with_images else None, archive):
+            return
         out = scratch / "out"
-        try:
-            for transform, options in chosen.transforms:
-                dataset = dataset.transform(transform, **options)
-            dataset.export(
-                str(out), chosen.exporter, save_media=with_images, **chosen.export_options
-            )
-        except Exception as exc:
-            log.exception("export to %s failed", chosen.display_name)
-            raise UserFacingError(
-                f"{chosen.display_name} could not hold these annotations: {_reason(exc)}"
-            ) from None
+        _export_with_datumaro(snapshot, chosen, images, with_images, out)
         context.progress(0.8, "Packing the file", force=True)
         _zip(out, archive)
+
+
+# --- the fast path (formats/streaming.py): COCO and YOLO straight from the stored JSON --
+
+
+def _streamed(
+    context: OperationContext,
+    snapshot: Snapshot,
+    chosen: Format,
+    images: list[dict[int, Path]] | None,
+    archive: Path,
+) -> bool:
+    """Write the archive on the fast path, when it writes what Datumaro would; whether it
+    did (when not, Datumaro's path writes the archive over what was begun)."""
+    try:
+        plan = streaming.plan_export(
+            chosen, snapshot.labels,
+            [(part.subset, part.frames, part.stored()) for part in snapshot.parts],
+        )  # fmt: skip
+
+        def progress(done: float) -> None:
+            context.progress(0.6 + 0.3 * done, "Writing the file")
+
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+            plan.write(bundle, images[0] if images is not None else None, progress)
+    except streaming.NotStreamable as reason:
+        log.info("%s export through Datumaro: %s", chosen.display_name, reason)
+        return False
+    return True
+
+
+# --- end of the fast path -----------------------------------------------------------------
+
+
+def _export_with_datumaro(
+    snapshot: Snapshot,
+    chosen: Format,
+    images: list[dict[int, Path]],
+    with_images: bool,
+    out: Path,
+) -> None:
+    datasets: list[dm.Dataset] = []
+    seen: set[tuple[str, str]] = set()
+    for part, part_images in zip(snapshot.parts, images, strict=True):
+        # Tasks of a project whose frames share names (in one subset) keep them apart.
+        ids = {(part.subset, frame.item_id) for frame in part.frames}
+        prefix = f"task_{part.task_id}/" if ids & seen else ""
+        seen |= ids
+        datasets.append(
+            mapping.to_dataset(
+                snapshot.labels, part.frames, part.decoded(),
+                _image_paths(part_images),
+                numbered=chosen.numbered_items, tracks_only=chosen.tracks_only,
+                cvat_tracks=chosen.cvat_tracks, subset=part.subset, id_prefix=prefix,
+            )
+        )  # fmt: skip
+    dataset = datasets[0] if len(datasets) == 1 else dm.Dataset.from_extractors(*datasets)
+    try:
+        for transform, options in chosen.transforms:
+            dataset = dataset.transform(transform, **options)
+        dataset.export(str(out), chosen.exporter, save_media=with_images, **chosen.export_options)
+    except Exception as exc:
+        log.exception("export to %s failed", chosen.display_name)
+        raise UserFacingError(
+            f"{chosen.display_name} could not hold these annotations: {_reason(exc)}"
+        ) from None
+    if chosen.cvat_tracks and with_images:
+        _save_video_frames(snapshot.parts, images, out / "images")
+
+
+def _save_video_frames(parts: list[Part], images: list[dict[int, Path]], folder: Path) -> None:
+    """CVAT for video's images, which Datumaro's writer of tracks never saves: every
+    frame as images/frame_000123.png (in a folder per subset when there are several),
+    where CVAT puts them and Datumaro's reader looks."""
+    subsets = len({part.subset for part in parts}) > 1
+    for part, part_images in zip(parts, images, strict=True):
+        target = folder / part.subset if subsets else folder
+        target.mkdir(parents=True, exist_ok=True)
+        for number, path in part_images.items():
+            with PILImage.open(path) as frame:
+                frame.save(target / f"frame_{number:06d}.png", compress_level=1)
 
 
 def _image_paths(images: dict[int, Path]) -> Callable[[mapping.FrameInfo], Path | None]:
@@ -400,7 +488,8 @@ def run_import(context: OperationContext) -> dict[str, Any]:
     runtime = context.deps
     params = context.params
     chosen = find(params["format"], exporting=False)
-    snapshot = take_snapshot(context, params["scope"], params["id"])
+    snapshot = take_snapshot(context, params["scope"], params["id"], objects="none")
+    frames = snapshot.parts[0].frames
     staged = params["file"]
     with tempfile.TemporaryDirectory(prefix="labelyard-import-") as scratch_name:
         scratch = Path(scratch_name)
@@ -416,13 +505,9 @@ def run_import(context: OperationContext) -> dict[str, Any]:
         else:
             shutil.copy(received, source / received.name)
         context.progress(0.2, "Reading the file", force=True)
-        options = _import_needs(chosen, source, snapshot.parts[0].frames)
         try:
-            dataset = dm.Dataset.import_from(str(source), chosen.importer, **options)
-            imported = mapping.from_dataset(
-                dataset, snapshot.labels, snapshot.parts[0].frames, numbered=chosen.numbered_items,
-                boxes_of_shapes=chosen.boxes_of_shapes,
-            )  # fmt: skip
+            read = _file_reader(chosen, source, frames)
+            imported = read(snapshot.labels)
         except Exception as exc:
             raise UserFacingError(
                 f"The file is not {chosen.display_name} that can be read: {_reason(exc)}"
@@ -448,11 +533,10 @@ def run_import(context: OperationContext) -> dict[str, Any]:
                     labels = _add_labels(
                         uow, snapshot.actor, params["scope"], params["id"], missing
                     )
-                    imported = mapping.from_dataset(
-                        dataset, labels, snapshot.parts[0].frames,
-                        numbered=chosen.numbered_items, boxes_of_shapes=chosen.boxes_of_shapes,
-                    )  # fmt: skip
-                body = job_annotations.convert(imported.objects)
+                    imported = read(labels)
+                body = _converted(imported.chunks())
+                # The file's objects are all in ``body`` now: let them go before the write.
+                del read, imported
                 if params["scope"] == "job":
                     written = job_annotations.write(
                         uow, snapshot.actor, params["id"], body, action=None
@@ -468,6 +552,71 @@ def run_import(context: OperationContext) -> dict[str, Any]:
     runtime.storage.delete(staged["key"])
     counts = {kind: len(items) for kind, items in written.objects.items()}
     return {"version": written.version, **counts}
+
+
+def _file_reader(
+    chosen: Format, source: Path, frames: list[mapping.FrameInfo]
+) -> Callable[[list[mapping.LabelInfo]], streaming.FileObjects]:
+    """How the file's objects are read, in a task's labels: straight from the file on the
+    fast path (formats/streaming.py) when it reads the file as Datumaro does, else
+    through Datumaro."""
+    _check_detected(chosen, source)
+    try:
+        reader = streaming.plan_import(chosen, source)
+    except streaming.NotStreamable as reason:
+        log.info("%s import through Datumaro: %s", chosen.display_name, reason)
+    else:
+        return lambda labels: reader.read(labels, frames)
+    options = _import_needs(chosen, source, frames)
+    dataset = dm.Dataset.import_from(str(source), chosen.importer, **options)
+    return lambda labels: streaming.FileObjects.of(
+        mapping.from_dataset(
+            dataset, labels, frames,
+            numbered=chosen.numbered_items, boxes_of_shapes=chosen.boxes_of_shapes,
+        )
+    )  # fmt: skip
+
+
+def _check_detected(chosen: Format, source: Path) -> None:
+    """Refuse a file that Datumaro recognises as other formats only: some importers
+    (ICDAR's) read a file of another format as items without annotations, which would
+    replace the task's annotations with nothing."""
+    try:
+        detected = dm.Environment().detect_dataset(str(source))
+    except Exception:  # detection is a courtesy: the importer has the last word
+        return
+    if detected and chosen.importer not in detected:
+        raise ValueError(f"it looks like {', '.join(sorted(detected))}")
+
+
+def _converted(chunks: streaming.Chunks) -> job_annotations.AnnotationsIn:
+    """The objects checked as ``job_annotations.convert`` checks them, a chunk at a time:
+    an import of 500,000 boxes would otherwise hold every one as a dict and as a checked
+    object at once. An error names the object by its place among all of its kind."""
+    checked: dict[str, list[Any]] = {kind: [] for kind in job_annotations.KINDS}
+    with paused_collector():
+        for kind, chunk in chunks:
+            try:
+                converted = job_annotations.convert({kind: chunk})
+            except InvalidInput as exc:
+                raise _placed(exc, kind, len(checked[kind])) from None
+            checked[kind] += converted.objects()[kind]
+    return job_annotations.AnnotationsIn(
+        tags=checked["tags"], shapes=checked["shapes"], tracks=checked["tracks"]
+    )
+
+
+def _placed(error: InvalidInput, kind: str, offset: int) -> InvalidInput:
+    """``error`` about a chunk of ``kind`` that starts at ``offset``, with the paths
+    (``shapes.3.points``) counted among all of them."""
+    fields = {}
+    for path, messages in error.fields.items():
+        head, _, rest = path.partition(".")
+        index, _, tail = rest.partition(".")
+        if head == kind and index.isdigit():
+            path = ".".join([kind, str(int(index) + offset), *([tail] if tail else [])])
+        fields[path] = messages
+    return InvalidInput(fields)
 
 
 def _add_labels(
@@ -487,7 +636,8 @@ def _add_labels(
     return [
         mapping.LabelInfo(
             label.id, label.name,
-            tuple(mapping.SpecInfo(s.id, s.name, s.input_type) for s in label.attributes),
+            tuple(mapping.SpecInfo(s.id, s.name, s.input_type, s.mutable)
+                  for s in label.attributes),
         )
         for label in task.labels
     ]  # fmt: skip

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
-from labelyard.api.collector import pause_collector
 from labelyard.api.deps import ActorDep, UowDep
 from labelyard.api.responses import MediaFileResponse
 from labelyard.api.uploads import stage_uploads
+from labelyard.collector import pause_collector
 from labelyard.domain import OperationStatus
 from labelyard.services import annotations as job_annotations
 from labelyard.services import exchange, task_annotations
@@ -22,7 +22,7 @@ from labelyard.services.annotations import Annotations, AnnotationsIn
 from labelyard.services.errors import InvalidInput
 from labelyard.services.uow import UnitOfWork
 
-# Annotation bodies and answers can hold 100,000s of objects: see labelyard.api.collector.
+# Annotation bodies and answers can hold 100,000s of objects: see labelyard.collector.
 router = APIRouter(tags=["annotations"], dependencies=[Depends(pause_collector)])
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=64)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]

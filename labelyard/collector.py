@@ -1,4 +1,5 @@
-"""Pausing Python's cyclic garbage collector for the length of a bulk request.
+"""Pausing Python's cyclic garbage collector for the length of bulk work (a request, an
+export or import).
 
 A request that decodes, stores and answers 100,000 annotations makes and drops about a
 million small objects, none of them in a reference cycle. With the collector on, their
