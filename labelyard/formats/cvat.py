@@ -5,9 +5,11 @@ from labelyard.formats.registry import Format
 FORMATS = [
     Format(
         "CVAT for images", "1.1", exporter="cvat", importer="cvat", import_needs="image_files",
+        cvat_xml="images",
     ),
     Format(
         "CVAT for video", "1.1", exporter="cvat", importer="cvat", import_needs="image_files",
         export_options={"use_track": True}, tracks_only=True, cvat_tracks=True,
+        cvat_xml="video",
     ),
 ]  # fmt: skip

@@ -41,6 +41,9 @@ class Format:
     # Tracks as CVAT for video writes them: shapes as tracks of one frame, and an
     # outside shape where a track ends.
     cvat_tracks: bool = False
+    # CVAT's XML, "images" or "video", written and read by formats/cvat_xml.py rather
+    # than Datumaro (which still writes a project's several tasks).
+    cvat_xml: str | None = None
     # What Datumaro's importer needs besides the file: "image_files" (the frames as
     # empty files under images/, for the checks it makes), "image_info" (frame sizes).
     import_needs: str | None = None

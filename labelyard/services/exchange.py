@@ -34,7 +34,7 @@ from labelyard.adapters.media.images import encode_jpeg
 from labelyard.adapters.storage import Storage
 from labelyard.collector import paused_collector
 from labelyard.domain import Job, Operation, OperationStatus, Task, TaskFrame, User, utcnow
-from labelyard.formats import mapping, streaming
+from labelyard.formats import cvat_xml, mapping, streaming
 from labelyard.formats.registry import Format, find
 from labelyard.services import access, operations, task_annotations
 from labelyard.services import annotations as job_annotations
@@ -365,7 +365,10 @@ def build_archive(
         if _streamed(context, snapshot, chosen, images if with_images else None, archive):
             return
         out = scratch / "out"
-        _export_with_datumaro(snapshot, chosen, images, with_images, out)
+        if chosen.cvat_xml is not None and len(snapshot.parts) == 1:
+            _export_cvat_xml(snapshot, chosen, images[0], with_images, out)
+        else:
+            _export_with_datumaro(snapshot, chosen, images, with_images, out)
         context.progress(0.8, "Packing the file", force=True)
         _zip(out, archive)
 
@@ -400,6 +403,27 @@ def _streamed(
 
 
 # --- end of the fast path -----------------------------------------------------------------
+
+
+def _export_cvat_xml(
+    snapshot: Snapshot, chosen: Format, images: dict[int, Path], with_images: bool, out: Path
+) -> None:
+    """CVAT for images or video, written here (formats/cvat_xml.py): one task's or job's."""
+    (part,) = snapshot.parts
+    video = chosen.cvat_xml == "video"
+    out.mkdir(parents=True)
+    cvat_xml.write(out / cvat_xml.FILE, snapshot.labels, part.frames, part.decoded(), video=video)
+    if not with_images:
+        return
+    if video:
+        _save_video_frames(snapshot.parts, [images], out / "images")
+        return
+    for frame in part.frames:
+        path = images.get(frame.number)
+        if path is not None:
+            target = out / "images" / frame.file_name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
 
 
 def _export_with_datumaro(
@@ -561,6 +585,8 @@ def _file_reader(
     fast path (formats/streaming.py) when it reads the file as Datumaro does, else
     through Datumaro."""
     _check_detected(chosen, source)
+    if chosen.cvat_xml is not None:
+        return lambda labels: streaming.FileObjects.of(cvat_xml.read(source, labels, frames))
     try:
         reader = streaming.plan_import(chosen, source)
     except streaming.NotStreamable as reason:

@@ -216,9 +216,11 @@ class Trips:
         )
 
     def dataset(self) -> bytes:
+        """The dataset export of every scene Datumaro's importer can read."""
         if self._dataset is None:
             name = self.contract.format_name
-            self._dataset = self.yard.export(self.source(), name, dataset=True)
+            readable = self.main_features - set(self.contract.unreadable_by_datumaro)
+            self._dataset = self.yard.export(self.source(readable), name, dataset=True)
         return self._dataset
 
 
@@ -250,6 +252,9 @@ class FormatContract:
     cannot_carry: ClassVar[dict[str, str | Becomes]]
     broken: ClassVar[dict[str, str]] = {}
     breaks_file: ClassVar[frozenset[str]] = frozenset()
+    # Features the format holds that Datumaro's importer cannot read (feature -> why):
+    # their scenes are left out of the dataset export it is given.
+    unreadable_by_datumaro: ClassVar[dict[str, str]] = {}
     # A bug that breaks every round trip of the format.
     round_trip_bug: ClassVar[str | None] = None
     # Decimals of coordinates the format keeps.

@@ -220,7 +220,13 @@ def view(
                     t = (frame - key["frame"]) / (following["frame"] - key["frame"])
                     points = [a + (b - a) * t for a, b in zip(points, following["points"],
                                                               strict=True)]  # fmt: skip
-                shape = dict(key, points=points, group=track.get("group", 0))
+                # What an object has on a frame: its track's attributes and its own.
+                shape = dict(
+                    key,
+                    points=points,
+                    group=track.get("group", 0),
+                    attributes=[*track["attributes"], *key.get("attributes", [])],
+                )
                 visible.append(seen(shape, key["type"], frame, track["label_id"],
                                     keyframe=frame == key["frame"]))  # fmt: skip
         attributes = tuple(sorted((specs[a["spec_id"]], a["value"]) for a in track["attributes"]))

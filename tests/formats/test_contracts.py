@@ -19,20 +19,11 @@ from tests.formats.scenes import FEATURES, FRAMES, HEIGHT, LABELS, WIDTH, Seen
 # pycocotools, which Datumaro draws polygons into masks with, against NumPy 2.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
-# --- the bugs the contracts found --------------------------------------------------------
+# --- what Datumaro's importer cannot read ---------------------------------------------
 
-VIDEO_ATTRIBUTES = (
-    "CVAT for video: Datumaro's CVAT writer leaves the attributes out of a <track>'s "
-    "shapes (write_label_info=False); CVAT writes them"
-)
-VIDEO_MASKS = (
-    "CVAT for video: Datumaro's CVAT reader cannot read a <mask> in a <track> (it wants "
-    "the <image> element's size and fails the whole file), so masks are left out"
-)
-VIDEO_GROUPS = "CVAT for video: Datumaro's CVAT writer gives a <track> no group (CVAT's does)"
-CVAT_SHAPES = (
-    "Datumaro's CVAT writer has no <ellipse> or <cuboid>: they are left out (CVAT's own "
-    "writer keeps them)"
+TRACK_MASKS = (
+    "Datumaro's CVAT reader cannot read a <mask> in a <track> (it wants the <image> "
+    "element's size, which CVAT for video has not, and fails the whole file)"
 )
 
 # --- why a format cannot carry something -------------------------------------------------
@@ -83,10 +74,10 @@ class TestCvatForImages(FormatContract):
     cannot_carry = the_rest(carries, NO_TRACKS, {
         "track": TRACK_AS_SHAPES, "mask track": MASK_TRACK_AS_MASKS,
     })  # fmt: skip
-    broken = {"ellipse": CVAT_SHAPES, "cuboid": CVAT_SHAPES}
-    # Nine boxes, the track's three and the other track's two; no ellipse, no cuboid.
-    dataset_counts = {"items": 5, "label": 3, "bbox": 14, "polygon": 1, "polyline": 1,
-                      "points": 1, "mask": 3}  # fmt: skip
+    # Nine boxes (one rotated), the track's three and the other track's two; Datumaro's
+    # reader skips the <ellipse> and the <cuboid>.
+    dataset_counts = {"items": 5, "label": 3, "bbox": 13, "rotated_bbox": 1, "polygon": 1,
+                      "polyline": 1, "points": 1, "mask": 3}  # fmt: skip
 
 
 class TestCvatForVideo(FormatContract):
@@ -99,18 +90,13 @@ class TestCvatForVideo(FormatContract):
     carries = frozenset(FEATURES) - {"tag", "tag attributes", "caption"}
     cannot_carry = lost("CVAT for video holds no tags (nor does CVAT's)",
                         "tag", "tag attributes", "caption")  # fmt: skip
-    broken = {
-        **dict.fromkeys(["attributes", "rotation", "transcription", "track attributes"],
-                        VIDEO_ATTRIBUTES),
-        "group": VIDEO_GROUPS,
-        "ellipse": CVAT_SHAPES, "cuboid": CVAT_SHAPES,
-        "mask": VIDEO_MASKS, "mask track": VIDEO_MASKS,
-    }  # fmt: skip
-    # Every shape but the masks is a track now, which Datumaro's reader gives back with
-    # its outside shapes: the nine boxes (the ellipse and cuboid are left out) and the
-    # box tracks' frames, each shape's outside one on the next frame; the polygon, the
-    # polyline and the points, likewise.
-    dataset_counts = {"items": 5, "bbox": 24, "polygon": 2, "polyline": 2, "points": 2}
+    unreadable_by_datumaro = {"mask": TRACK_MASKS, "mask track": TRACK_MASKS}
+    # Every shape is a track, which Datumaro's reader gives back with its outside
+    # shapes: the nine boxes (one rotated) and the box tracks' frames, each shape's
+    # outside one on the next frame; the polygon, the polyline and the points, likewise.
+    # It skips the <ellipse> and the <cuboid>.
+    dataset_counts = {"items": 5, "bbox": 22, "rotated_bbox": 2, "polygon": 2,
+                      "polyline": 2, "points": 2}  # fmt: skip
 
 
 class TestCoco(FormatContract):

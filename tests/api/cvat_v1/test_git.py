@@ -202,7 +202,7 @@ def test_a_zip_path_holds_the_whole_export_by_default_in_cvat_xml(client, yard, 
     clone = tmp_path / "clone"
     git("clone", "--quiet", "--branch", branch(yard), str(remote), str(clone))
     with zipfile.ZipFile(clone / "annotation" / "street_cars.zip") as bundle:
-        root = ET.fromstring(bundle.read("default.xml"))
+        root = ET.fromstring(bundle.read("annotations.xml"))
     found = [(image.get("name"), box.get("label"), box.get("xtl"), box.get("ybr"))
              for image in root.iter("image") for box in image.iter("box")]  # fmt: skip
     assert found == [("img_1.jpg", "car", "1.00", "12.00")]
