@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +93,8 @@ def _meta(labels: list[LabelInfo], frames: list[FrameInfo], video: bool) -> ET.E
         size = ET.SubElement(task, "original_size")
         ET.SubElement(size, "width").text = str(frames[0].width)
         ET.SubElement(size, "height").text = str(frames[0].height)
-    ET.SubElement(meta, "dumped").text = datetime.now(UTC).isoformat()
+    # No <dumped> date: the same annotations make the same file (a git push of
+    # unchanged annotations commits nothing).
     return meta
 
 
