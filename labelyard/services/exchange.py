@@ -13,6 +13,7 @@ the annotations as they were; a good one replaces them in one transaction."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import zipfile
@@ -33,7 +34,16 @@ from labelyard.adapters.media.errors import MediaError
 from labelyard.adapters.media.images import encode_jpeg
 from labelyard.adapters.storage import Storage
 from labelyard.collector import paused_collector
-from labelyard.domain import Job, Operation, OperationStatus, Task, TaskFrame, User, utcnow
+from labelyard.domain import (
+    AssetKind,
+    Job,
+    Operation,
+    OperationStatus,
+    Task,
+    TaskFrame,
+    User,
+    utcnow,
+)
 from labelyard.formats import cvat_xml, mapping, streaming
 from labelyard.formats.registry import Format, find
 from labelyard.services import access, operations, task_annotations
@@ -492,12 +502,29 @@ def _frame_images(context: OperationContext, part: Part, folder: Path) -> dict[i
             uow, part.task_id, part.frames[0].number, part.frames[-1].number
         )
         assets = load_assets(uow, refs)
-    for done, (ref, image) in enumerate(zip(refs, decode(refs, assets, files), strict=True)):
+    # Images go as they were uploaded (the exporters keep their format and name); only
+    # video frames are decoded, and kept as JPEGs.
+    video = [ref for ref in refs if assets[ref.asset_id].kind == AssetKind.VIDEO]
+    for ref in refs:
+        asset = assets[ref.asset_id]
+        if asset.kind == AssetKind.IMAGE:
+            suffix = PurePosixPath(asset.name).suffix.lower() or ".jpg"
+            paths[ref.frame] = _linked(files.path(asset), folder / f"{ref.frame:08d}{suffix}")
+    for done, (ref, image) in enumerate(zip(video, decode(video, assets, files), strict=True)):
         path = folder / f"{ref.frame:08d}.jpg"
         path.write_bytes(encode_jpeg(image, 95))
         paths[ref.frame] = path
-        context.progress(0.1 + 0.5 * done / len(refs), "Reading the images")
+        context.progress(0.1 + 0.5 * done / len(video), "Reading the video frames")
     return paths
+
+
+def _linked(source: Path, target: Path) -> Path:
+    """``source`` at ``target``: a hard link where one can be made, else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+    return target
 
 
 def _zip(folder: Path, archive: Path) -> None:

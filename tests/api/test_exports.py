@@ -377,6 +377,10 @@ def test_a_dataset_downloads_in_a_format_with_its_published_annotations(client, 
     with zipfile.ZipFile(io.BytesIO(archive)) as bundle:
         coco = json.loads(bundle.read("annotations/instances_default.json"))
         images = [n for n in bundle.namelist() if n.startswith("images/")]
+        # The images as they were uploaded, not decoded and encoded again.
+        assert sorted(bundle.read(name) for name in images) == sorted(
+            jpeg(*SIZE, shade=i * 40) for i in range(3)
+        )
     assert sorted(image["file_name"] for image in coco["images"]) == [
         "img_0.jpg", "img_1.jpg", "img_2.jpg",
     ]  # fmt: skip
