@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,28 +47,41 @@ def _number(value: float) -> str:
 # --- writing ----------------------------------------------------------------------------
 
 
-def write(
-    path: Path,
-    labels: list[LabelInfo],
-    frames: list[FrameInfo],
-    objects: dict[str, list[dict[str, Any]]],
-    *,
-    video: bool,
-) -> None:
-    """``annotations.xml`` for ``frames`` and their ``objects`` at ``path``."""
+@dataclass(frozen=True)
+class Part:
+    """One task's share of a file: its frames and objects; ``subset`` and ``prefix``
+    (put before the images' names to keep two tasks' apart) for a project's."""
+
+    frames: list[FrameInfo]
+    objects: dict[str, list[dict[str, Any]]]
+    subset: str = ""
+    prefix: str = ""
+
+
+def write(path: Path, labels: list[LabelInfo], parts: list[Part], *, video: bool) -> None:
+    """``annotations.xml`` at ``path``: for video, of one part (a task's or a job's);
+    for images, of one or several (a project's tasks, each image with its subset)."""
+    if video and len(parts) != 1:
+        raise ValueError("CVAT for video holds one task")
+    frames = [frame for part in parts for frame in part.frames]
     root = ET.Element("annotations")
     ET.SubElement(root, "version").text = "1.1"
     root.append(_meta(labels, frames, video))
     names = {label.id: label.name for label in labels}
     specs = {spec.id: spec for label in labels for spec in label.specs}
-    last_frame = frames[-1].number if frames else 0
     if video:
-        tracks = list(objects.get("tracks", []))
-        tracks += [_one_frame_track(shape, last_frame) for shape in objects.get("shapes", [])]
+        (part,) = parts
+        last_frame = part.frames[-1].number if part.frames else 0
+        tracks = list(part.objects.get("tracks", []))
+        tracks += [_one_frame_track(shape, last_frame) for shape in part.objects.get("shapes", [])]
         for number, track in enumerate(tracks):
             root.append(_track(number, track, names, specs, last_frame))
     else:
-        root.extend(_images(frames, objects, names, specs, last_frame))
+        first_id = 0
+        for part in parts:
+            subset = part.subset if len(parts) > 1 else None
+            root.extend(_images(part, names, specs, first_id, subset))
+            first_id += len(part.frames)
     ET.indent(root, space="  ")
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
@@ -99,12 +113,14 @@ def _meta(labels: list[LabelInfo], frames: list[FrameInfo], video: bool) -> ET.E
 
 
 def _images(
-    frames: list[FrameInfo],
-    objects: dict[str, list[dict[str, Any]]],
+    part: Part,
     names: dict[int, str],
     specs: dict[int, SpecInfo],
-    last_frame: int,
+    first_id: int,
+    subset: str | None,
 ) -> Iterator[ET.Element]:
+    frames, objects = part.frames, part.objects
+    last_frame = frames[-1].number if frames else 0
     on_frame: dict[int, list[ET.Element]] = {}
     for tag in objects.get("tags", []):
         element = ET.Element("tag", label=names[tag["label_id"]], source="manual")
@@ -121,11 +137,13 @@ def _images(
             element = _shape(shape, values, specs, label=names[track["label_id"]])
             _group(element, track)
             on_frame.setdefault(shape["frame"], []).append(element)
-    for index, frame in enumerate(frames):
+    for index, frame in enumerate(frames, start=first_id):
         image = ET.Element(
-            "image", id=str(index), name=frame.file_name,
+            "image", id=str(index), name=part.prefix + frame.file_name,
             width=str(frame.width), height=str(frame.height),
         )  # fmt: skip
+        if subset is not None:
+            image.set("subset", subset)
         image.extend(on_frame.get(frame.number, []))
         yield image
 

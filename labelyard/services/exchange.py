@@ -375,8 +375,8 @@ def build_archive(
         if _streamed(context, snapshot, chosen, images if with_images else None, archive):
             return
         out = scratch / "out"
-        if chosen.cvat_xml is not None and len(snapshot.parts) == 1:
-            _export_cvat_xml(snapshot, chosen, images[0], with_images, out)
+        if chosen.cvat_xml == "images" or (chosen.cvat_xml and len(snapshot.parts) == 1):
+            _export_cvat_xml(snapshot, chosen, images, with_images, out)
         else:
             _export_with_datumaro(snapshot, chosen, images, with_images, out)
         context.progress(0.8, "Packing the file", force=True)
@@ -416,24 +416,44 @@ def _streamed(
 
 
 def _export_cvat_xml(
-    snapshot: Snapshot, chosen: Format, images: dict[int, Path], with_images: bool, out: Path
+    snapshot: Snapshot,
+    chosen: Format,
+    images: list[dict[int, Path]],
+    with_images: bool,
+    out: Path,
 ) -> None:
-    """CVAT for images or video, written here (formats/cvat_xml.py): one task's or job's."""
-    (part,) = snapshot.parts
+    """CVAT for images or video, written here (formats/cvat_xml.py)."""
     video = chosen.cvat_xml == "video"
     out.mkdir(parents=True)
-    cvat_xml.write(out / cvat_xml.FILE, snapshot.labels, part.frames, part.decoded(), video=video)
+    parts = [
+        cvat_xml.Part(part.frames, part.decoded(), part.subset, prefix)
+        for part, prefix in zip(snapshot.parts, _prefixes(snapshot.parts), strict=True)
+    ]
+    cvat_xml.write(out / cvat_xml.FILE, snapshot.labels, parts, video=video)
     if not with_images:
         return
     if video:
-        _save_video_frames(snapshot.parts, [images], out / "images")
+        _save_video_frames(snapshot.parts, images, out / "images")
         return
-    for frame in part.frames:
-        path = images.get(frame.number)
-        if path is not None:
-            target = out / "images" / frame.file_name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+    for part, part_images in zip(parts, images, strict=True):
+        for frame in part.frames:
+            path = part_images.get(frame.number)
+            if path is not None:
+                target = out / "images" / (part.prefix + frame.file_name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+
+
+def _prefixes(parts: list[Part]) -> list[str]:
+    """What goes before the names of each part's items: tasks of a project whose frames
+    share names (in one subset) are kept apart as task_<id>/..."""
+    seen: set[tuple[str, str]] = set()
+    prefixes = []
+    for part in parts:
+        ids = {(part.subset, frame.item_id) for frame in part.frames}
+        prefixes.append(f"task_{part.task_id}/" if ids & seen else "")
+        seen |= ids
+    return prefixes
 
 
 def _export_with_datumaro(
@@ -444,12 +464,8 @@ def _export_with_datumaro(
     out: Path,
 ) -> None:
     datasets: list[dm.Dataset] = []
-    seen: set[tuple[str, str]] = set()
-    for part, part_images in zip(snapshot.parts, images, strict=True):
-        # Tasks of a project whose frames share names (in one subset) keep them apart.
-        ids = {(part.subset, frame.item_id) for frame in part.frames}
-        prefix = f"task_{part.task_id}/" if ids & seen else ""
-        seen |= ids
+    prefixes = _prefixes(snapshot.parts)
+    for part, part_images, prefix in zip(snapshot.parts, images, prefixes, strict=True):
         datasets.append(
             mapping.to_dataset(
                 snapshot.labels, part.frames, part.decoded(),

@@ -10,6 +10,7 @@ import json
 import time
 import zipfile
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -314,6 +315,20 @@ def test_a_project_exports_all_its_tasks(client, factory, tmp_path):
         ]
     assert names == ["annotations/s0.json", "annotations/s1.json"]
     assert len(boxes) == 2
+
+    # CVAT for images: one file, each image with its task's subset.
+    params = {"format": "CVAT for images 1.1"}
+    assert client.get(url, headers=headers, params=params).status_code == 202
+    assert _wait(client, "GET", url, headers, params=params).status_code == 201
+    got = client.get(url, headers=headers, params=params | {"action": "download"})
+    with zipfile.ZipFile(io.BytesIO(got.content)) as bundle:
+        root = ElementTree.fromstring(bundle.read("annotations.xml"))
+    images = [(i.get("id"), i.get("subset"), i.get("name"), [b.get("xtl") for b in i.iter("box")])
+              for i in root.iter("image")]  # fmt: skip
+    assert images == [
+        ("0", "s0", "same_0.jpg", []), ("1", "s0", "same_1.jpg", ["1.00"]),
+        ("2", "s1", "same_0.jpg", []), ("3", "s1", "same_1.jpg", ["1.00"]),
+    ]  # fmt: skip
 
 
 def test_a_video_task_exports_one_item_per_frame(client, factory, tmp_path):
