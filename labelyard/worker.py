@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 BUILT_IN_HANDLER_MODULES: tuple[str, ...] = (
     "labelyard.services.task_data",
     "labelyard.services.exchange",
+    "labelyard.services.imports",
     "labelyard.services.datasets",
     "labelyard.services.dataset_versions",
     "labelyard.services.deliveries",

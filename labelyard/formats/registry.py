@@ -22,6 +22,8 @@ class Format:
     exporter: str | None
     importer: str | None
     ext: str = "ZIP"
+    # What the importer takes, where it is more than ``ext`` (CVAT's XML as it is).
+    import_ext: str | None = None
     dimension: str = "2D"
     # Options for Datumaro's exporter (e.g. which COCO tasks).
     export_options: dict[str, Any] = field(default_factory=dict)
@@ -47,6 +49,11 @@ class Format:
     # What Datumaro's importer needs besides the file: "image_files" (the frames as
     # empty files under images/, for the checks it makes), "image_info" (frame sizes).
     import_needs: str | None = None
+    # Other names clients ask for the format by, both ways: CVAT 1.x's, where it differs.
+    aliases: tuple[str, ...] = ()
+    # CVAT 1.x's name for this format's importer where the importer has a name of its own
+    # ("CVAT 1.1" reads both of CVAT's XML): accepted for imports and listed with them.
+    importer_name: str | None = None
 
     @property
     def display_name(self) -> str:
@@ -56,11 +63,16 @@ class Format:
     def enabled(self) -> bool:
         return self.requires is None or importlib.util.find_spec(self.requires) is not None
 
-    def describe(self) -> dict[str, Any]:
-        """CVAT's entry in ``server/annotation/formats``."""
+    def names(self, *, exporting: bool) -> tuple[str, ...]:
+        """Every name this format answers to, going that way."""
+        importer = () if exporting or self.importer_name is None else (self.importer_name,)
+        return (self.display_name, *self.aliases, *importer)
+
+    def describe(self, name: str | None = None, *, importing: bool = False) -> dict[str, Any]:
+        """CVAT's entry in ``server/annotation/formats`` (under ``name``, if given)."""
         return {
-            "name": self.display_name,
-            "ext": self.ext,
+            "name": name or self.display_name,
+            "ext": (self.import_ext or self.ext) if importing else self.ext,
             "version": self.version,
             "enabled": self.enabled,
             "dimension": self.dimension,
@@ -93,9 +105,11 @@ def all_formats() -> list[Format]:
 
 
 def find(name: str, *, exporting: bool) -> Format:
-    """The format called ``name`` (``COCO 1.0``) that can export (or import)."""
+    """The format called ``name`` (``COCO 1.0``, or a CVAT 1.x name of it) that can export
+    (or import)."""
+    wanted = name.strip().lower()
     for candidate in all_formats():
-        if candidate.display_name.lower() == name.strip().lower():
+        if wanted in (known.lower() for known in candidate.names(exporting=exporting)):
             if (candidate.exporter if exporting else candidate.importer) is None:
                 way = "export" if exporting else "import"
                 raise InvalidInput.on("format", f"{candidate.display_name} cannot {way}.")
@@ -112,7 +126,12 @@ def find(name: str, *, exporting: bool) -> Format:
 
 def describe_all() -> dict[str, list[dict[str, Any]]]:
     formats = all_formats()
+    importers = [f.describe(importing=True) for f in formats if f.importer is not None]
+    for f in formats:
+        listed = {entry["name"] for entry in importers}
+        if f.importer is not None and f.importer_name and f.importer_name not in listed:
+            importers.append(f.describe(f.importer_name, importing=True))
     return {
-        "importers": [f.describe() for f in formats if f.importer is not None],
+        "importers": importers,
         "exporters": [f.describe() for f in formats if f.exporter is not None],
     }

@@ -1,14 +1,10 @@
-"""Annotations in and out of the field's formats, as background operations.
+"""Annotations out into the field's formats, as background operations.
 
-Export (CVAT's flow): the first ``GET .../annotations?format=F`` (or ``.../dataset``)
-starts an operation and answers 202; later calls answer 202 until the file is ready,
-then 201; ``action=download`` sends it. An export is reused while the task has not
-changed since it was made and it is younger than the exports' time to live.
-
-Import: ``PUT .../annotations?format=F`` with the file starts an operation (202); the
-same call without a file polls it (202, then 201). A file that does not parse, or that
-names labels or images the task lacks, fails the operation with the reason and leaves
-the annotations as they were; a good one replaces them in one transaction."""
+CVAT's flow: the first ``GET .../annotations?format=F`` (or ``.../dataset``) starts an
+operation and answers 202; later calls answer 202 until the file is ready, then 201;
+``action=download`` sends it. An export is reused while the task has not changed since
+it was made and it is younger than the exports' time to live. Imports, which read what
+this module snapshots, are in ``imports``."""
 
 from __future__ import annotations
 
@@ -29,11 +25,8 @@ from datumaro.util.image import IMAGE_BACKEND, ImageBackend
 from PIL import Image as PILImage
 from sqlalchemy import select
 
-from labelyard.adapters.media.archives import extract_archive
-from labelyard.adapters.media.errors import MediaError
 from labelyard.adapters.media.images import encode_jpeg
 from labelyard.adapters.storage import Storage
-from labelyard.collector import paused_collector
 from labelyard.domain import (
     AssetKind,
     Job,
@@ -46,13 +39,12 @@ from labelyard.domain import (
 )
 from labelyard.formats import cvat_xml, mapping, streaming
 from labelyard.formats.registry import Format, find
-from labelyard.services import access, operations, task_annotations
 from labelyard.services import annotations as job_annotations
+from labelyard.services import operations, task_annotations
 from labelyard.services.access import Actor
 from labelyard.services.errors import InvalidInput, LabelyardError, NotFound
 from labelyard.services.frames import AssetFiles, FrameRef, decode, frame_refs, load_assets
 from labelyard.services.jobs import get_job
-from labelyard.services.labels import LabelIn, apply_labels
 from labelyard.services.operations import OperationContext, UserFacingError
 from labelyard.services.projects import get_project
 from labelyard.services.tasks import get_task
@@ -61,7 +53,6 @@ from labelyard.services.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 EXPORT = "annotations.export"
-IMPORT = "annotations.import"
 Scope = Literal["task", "job", "project"]
 # How many recent exports of one target are looked through for a reusable one.
 RECENT = 20
@@ -80,7 +71,9 @@ class ExportState:
 # --- starting and polling ---------------------------------------------------------
 
 
-def _target(uow: UnitOfWork, actor: Actor, scope: Scope, object_id: int) -> tuple[Task, Job | None]:
+def resolve_target(
+    uow: UnitOfWork, actor: Actor, scope: Scope, object_id: int
+) -> tuple[Task, Job | None]:
     if scope == "task":
         return get_task(uow, actor, object_id), None
     if scope == "project":
@@ -92,7 +85,7 @@ def _target(uow: UnitOfWork, actor: Actor, scope: Scope, object_id: int) -> tupl
 def _stamp(uow: UnitOfWork, actor: Actor, scope: Scope, object_id: int) -> str:
     """What changes whenever the exported annotations may have."""
     if scope != "project":
-        return _target(uow, actor, scope, object_id)[0].updated_date.isoformat()
+        return resolve_target(uow, actor, scope, object_id)[0].updated_date.isoformat()
     project = get_project(uow, actor, object_id)
     dates = [project.updated_date, *(task.updated_date for task in project.tasks)]
     return f"{max(dates).isoformat()}/{len(project.tasks)}"
@@ -151,18 +144,6 @@ def export(
     return ExportState("started", operation)
 
 
-def check_import(
-    uow: UnitOfWork, actor: Actor, scope: Scope, object_id: int, format_name: str
-) -> None:
-    """Refuse an import before its file is kept: the format, and the right to write."""
-    find(format_name, exporting=False)
-    task, job = _target(uow, actor, scope, object_id)
-    if job is not None:
-        job_annotations.lock_job(uow, actor, job.id)
-    else:
-        task_annotations.check_can_write(uow, actor, task)
-
-
 def sweep_expired(
     uow: UnitOfWork, storage: Storage, ttl: timedelta, kind: str = EXPORT, limit: int = 100
 ) -> int:
@@ -186,41 +167,6 @@ def sweep_expired(
     if expired:
         uow.commit()
     return len(expired)
-
-
-def import_annotations(
-    uow: UnitOfWork,
-    runner: operations.OperationRunner,
-    actor: Actor,
-    scope: Scope,
-    object_id: int,
-    format_name: str,
-    staged: dict[str, Any] | None,
-    *,
-    create_labels: bool = False,
-) -> Operation:
-    """With a staged file: start its import (``create_labels``: add the labels the file
-    has and the task lacks, instead of refusing it). Without: the newest import of this
-    target, to poll (404 when there is none)."""
-    _target(uow, actor, scope, object_id)  # visible to the actor, or 404
-    target = f"{scope}:{object_id}"
-    if staged is None:
-        latest = operations.latest_for(uow, target, IMPORT)
-        if latest is None:
-            raise NotFound("No annotation file was sent to this target: send annotation_file.")
-        return latest
-    chosen = find(format_name, exporting=False)
-    operation = operations.create(
-        uow,
-        kind=IMPORT,
-        params={"scope": scope, "id": object_id, "format": chosen.display_name,
-                "file": staged, "create_labels": create_labels},
-        owner_id=actor.id,
-        target=target,
-    )  # fmt: skip
-    uow.commit()
-    runner.submit(operation.id)
-    return operation
 
 
 def download(uow: UnitOfWork, operation: Operation) -> tuple[str, str]:
@@ -284,7 +230,7 @@ def take_snapshot(
                     continue
                 parts.append(_part(uow, actor, visible, None, visible.subset or "default", objects))
         else:
-            task, job = _target(uow, actor, scope, object_id)
+            task, job = resolve_target(uow, actor, scope, object_id)
             labels, parts = task.labels, [_part(uow, actor, task, job, "default", objects)]
         label_infos = [
             mapping.LabelInfo(
@@ -324,7 +270,7 @@ def _part(
     return Part(task.id, subset, frames, decoded)
 
 
-def _datumaro_in_this_thread() -> None:
+def use_datumaro_here() -> None:
     """Datumaro picks its image library in a context variable, set for the thread that
     imported it only: operations run on others."""
     if IMAGE_BACKEND.get(None) is None:
@@ -361,7 +307,7 @@ def build_archive(
 ) -> None:
     """Write ``snapshot``'s annotations (and images) in ``chosen`` as a zip at ``archive``,
     reporting progress up to 0.9; what other operations (deliveries, git) build on."""
-    _datumaro_in_this_thread()
+    use_datumaro_here()
     context.progress(0.1, "Converting the annotations", force=True)
     with tempfile.TemporaryDirectory(prefix="labelyard-export-") as scratch_name:
         scratch = Path(scratch_name)
@@ -482,7 +428,7 @@ def _export_with_datumaro(
     except Exception as exc:
         log.exception("export to %s failed", chosen.display_name)
         raise UserFacingError(
-            f"{chosen.display_name} could not hold these annotations: {_reason(exc)}"
+            f"{chosen.display_name} could not hold these annotations: {short_reason(exc)}"
         ) from None
     if chosen.cvat_tracks and with_images:
         _save_video_frames(snapshot.parts, images, out / "images")
@@ -550,194 +496,11 @@ def _zip(folder: Path, archive: Path) -> None:
                 bundle.write(path, path.relative_to(folder).as_posix())
 
 
-def run_import(context: OperationContext) -> dict[str, Any]:
-    _datumaro_in_this_thread()
-    runtime = context.deps
-    params = context.params
-    chosen = find(params["format"], exporting=False)
-    snapshot = take_snapshot(context, params["scope"], params["id"], objects="none")
-    frames = snapshot.parts[0].frames
-    staged = params["file"]
-    with tempfile.TemporaryDirectory(prefix="labelyard-import-") as scratch_name:
-        scratch = Path(scratch_name)
-        received = scratch / staged["name"]
-        runtime.storage.download(staged["key"], received)
-        source = scratch / "source"
-        source.mkdir()
-        if zipfile.is_zipfile(received) or received.suffix.lower() in (".tar", ".gz", ".tgz"):
-            try:
-                extract_archive(received, source)
-            except MediaError as exc:
-                raise UserFacingError(str(exc)) from None
-        else:
-            shutil.copy(received, source / received.name)
-        context.progress(0.2, "Reading the file", force=True)
-        try:
-            read = _file_reader(chosen, source, frames)
-            imported = read(snapshot.labels)
-        except Exception as exc:
-            raise UserFacingError(
-                f"The file is not {chosen.display_name} that can be read: {_reason(exc)}"
-            ) from None
-        missing = sorted(imported.unknown_labels)
-        if missing and not params.get("create_labels"):
-            raise UserFacingError(
-                "The file has labels this task lacks: " + ", ".join(missing)
-                + ". Add them to the task (or project), or import with create_labels=true."
-            )  # fmt: skip
-        if imported.unknown_items:
-            shown = sorted(imported.unknown_items)
-            raise UserFacingError(
-                f"The file has {len(shown)} images this task lacks: "
-                + ", ".join(shown[:10])
-                + (" ..." if len(shown) > 10 else "")
-            )
-        context.progress(0.7, "Saving the annotations", force=True)
-        # One transaction: the labels the file brings (when asked for) and the annotations.
-        with UnitOfWork(context.session_factory) as uow:
-            try:
-                if missing:
-                    labels = _add_labels(
-                        uow, snapshot.actor, params["scope"], params["id"], missing
-                    )
-                    imported = read(labels)
-                body = _converted(imported.chunks())
-                # The file's objects are all in ``body`` now: let them go before the write.
-                del read, imported
-                if params["scope"] == "job":
-                    written = job_annotations.write(
-                        uow, snapshot.actor, params["id"], body, action=None
-                    )
-                else:
-                    written = task_annotations.write(
-                        uow, snapshot.actor, params["id"], body, action=None
-                    )
-            except InvalidInput as exc:
-                raise UserFacingError(
-                    f"The file's annotations do not fit the task: {exc.detail}"
-                ) from None
-    runtime.storage.delete(staged["key"])
-    counts = {kind: len(items) for kind, items in written.objects.items()}
-    return {"version": written.version, **counts}
-
-
-def _file_reader(
-    chosen: Format, source: Path, frames: list[mapping.FrameInfo]
-) -> Callable[[list[mapping.LabelInfo]], streaming.FileObjects]:
-    """How the file's objects are read, in a task's labels: straight from the file on the
-    fast path (formats/streaming.py) when it reads the file as Datumaro does, else
-    through Datumaro."""
-    _check_detected(chosen, source)
-    if chosen.cvat_xml is not None:
-        return lambda labels: streaming.FileObjects.of(cvat_xml.read(source, labels, frames))
-    try:
-        reader = streaming.plan_import(chosen, source)
-    except streaming.NotStreamable as reason:
-        log.info("%s import through Datumaro: %s", chosen.display_name, reason)
-    else:
-        return lambda labels: reader.read(labels, frames)
-    options = _import_needs(chosen, source, frames)
-    dataset = dm.Dataset.import_from(str(source), chosen.importer, **options)
-    return lambda labels: streaming.FileObjects.of(
-        mapping.from_dataset(
-            dataset, labels, frames,
-            numbered=chosen.numbered_items, boxes_of_shapes=chosen.boxes_of_shapes,
-        )
-    )  # fmt: skip
-
-
-def _check_detected(chosen: Format, source: Path) -> None:
-    """Refuse a file that Datumaro recognises as other formats only: some importers
-    (ICDAR's) read a file of another format as items without annotations, which would
-    replace the task's annotations with nothing."""
-    try:
-        detected = dm.Environment().detect_dataset(str(source))
-    except Exception:  # detection is a courtesy: the importer has the last word
-        return
-    if detected and chosen.importer not in detected:
-        raise ValueError(f"it looks like {', '.join(sorted(detected))}")
-
-
-def _converted(chunks: streaming.Chunks) -> job_annotations.AnnotationsIn:
-    """The objects checked as ``job_annotations.convert`` checks them, a chunk at a time:
-    an import of 500,000 boxes would otherwise hold every one as a dict and as a checked
-    object at once. An error names the object by its place among all of its kind."""
-    checked: dict[str, list[Any]] = {kind: [] for kind in job_annotations.KINDS}
-    with paused_collector():
-        for kind, chunk in chunks:
-            try:
-                converted = job_annotations.convert({kind: chunk})
-            except InvalidInput as exc:
-                raise _placed(exc, kind, len(checked[kind])) from None
-            checked[kind] += converted.objects()[kind]
-    return job_annotations.AnnotationsIn(
-        tags=checked["tags"], shapes=checked["shapes"], tracks=checked["tracks"]
-    )
-
-
-def _placed(error: InvalidInput, kind: str, offset: int) -> InvalidInput:
-    """``error`` about a chunk of ``kind`` that starts at ``offset``, with the paths
-    (``shapes.3.points``) counted among all of them."""
-    fields = {}
-    for path, messages in error.fields.items():
-        head, _, rest = path.partition(".")
-        index, _, tail = rest.partition(".")
-        if head == kind and index.isdigit():
-            path = ".".join([kind, str(int(index) + offset), *([tail] if tail else [])])
-        fields[path] = messages
-    return InvalidInput(fields)
-
-
-def _add_labels(
-    uow: UnitOfWork, actor: Actor, scope: Scope, object_id: int, names: list[str]
-) -> list[mapping.LabelInfo]:
-    """Add labels named ``names`` to the task (or its project); its labels after."""
-    task, _ = _target(uow, actor, scope, object_id)
-    if task.project is not None:
-        if not access.can_change_project(actor, task.project):
-            raise UserFacingError("Only who may change the project may add labels to it.")
-        apply_labels(uow, task.project.labels, [LabelIn(name=name) for name in names])
-    else:
-        if not access.can_change_task(actor, task):
-            raise UserFacingError("Only who may change the task may add labels to it.")
-        apply_labels(uow, task.own_labels, [LabelIn(name=name) for name in names])
-    uow.flush()
-    return [
-        mapping.LabelInfo(
-            label.id, label.name,
-            tuple(mapping.SpecInfo(s.id, s.name, s.input_type, s.mutable)
-                  for s in label.attributes),
-        )
-        for label in task.labels
-    ]  # fmt: skip
-
-
-def _import_needs(chosen: Format, source: Path, frames: list[mapping.FrameInfo]) -> dict[str, Any]:
-    """What Datumaro's importer of ``chosen`` needs besides the file: the frames as empty
-    files where it looks for images (it checks they exist), or their sizes."""
-    if chosen.import_needs == "image_info":
-        sizes = {}
-        for frame in frames:
-            sizes[PurePosixPath(frame.name).stem] = (frame.height, frame.width)
-            sizes[frame.item_id] = (frame.height, frame.width)
-        return {"image_info": sizes}
-    if chosen.import_needs == "image_files":
-        # Where the file's own folder is: the root, or the one folder the archive holds.
-        entries = list(source.iterdir())
-        roots = [source] + [e for e in entries if len(entries) == 1 and e.is_dir()]
-        for root in roots:
-            for frame in frames:
-                placeholder = root / "images" / frame.file_name
-                placeholder.parent.mkdir(parents=True, exist_ok=True)
-                placeholder.touch()
-    return {}
-
-
-def _reason(exc: Exception) -> str:
+def short_reason(exc: Exception) -> str:
+    """An exception's text, cut to a length a message can show."""
     text = str(exc).strip() or type(exc).__name__
     return text if len(text) < 500 else text[:500] + "..."
 
 
 def register(registry: operations.HandlerRegistry) -> None:
     registry.register(EXPORT)(run_export)
-    registry.register(IMPORT)(run_import)

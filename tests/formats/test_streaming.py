@@ -24,7 +24,7 @@ from datumaro.util.image import IMAGE_BACKEND, ImageBackend
 from labelyard.formats import mapping, streaming
 from labelyard.formats.mapping import FrameInfo, LabelInfo, SpecInfo
 from labelyard.formats.registry import find
-from labelyard.services import exchange
+from labelyard.services import exchange, imports
 from labelyard.services.errors import InvalidInput
 from tests.support.media import jpeg
 
@@ -414,7 +414,7 @@ def placed(folder: Path, content: dict[str, Any], name: str = "instances_default
 
 def datumaro_read(source: Path, labels: list[LabelInfo]) -> tuple[Any, ...]:
     chosen = find(COCO, exporting=False)
-    options = exchange._import_needs(chosen, source, FRAMES)
+    options = imports._import_needs(chosen, source, FRAMES)
     dataset = dm.Dataset.import_from(str(source), chosen.importer, **options)
     imported = mapping.from_dataset(dataset, labels, FRAMES, boxes_of_shapes=True)
     return imported.objects, imported.unknown_labels, imported.unknown_items
@@ -451,7 +451,7 @@ def test_a_declined_file_is_read_through_datumaro(tmp_path, monkeypatch):
     chosen = find(COCO, exporting=False)
     with pytest.raises(streaming.NotStreamable):
         streaming.plan_import(chosen, source)
-    read = exchange._file_reader(chosen, source, FRAMES)(LABELS)
+    read = imports._file_reader(chosen, source, FRAMES)(LABELS)
     objects, labels, items = datumaro_read(source, LABELS)
     assert (dict(read.chunks()), read.unknown_labels, read.unknown_items) == (
         objects,
@@ -509,9 +509,9 @@ def test_chunks_are_checked_as_one_body():
     good = box(0, [1, 1, 2, 2]) | {"label_id": 1}
     chunks = iter([("shapes", [good, good]), ("shapes", [good, good | {"frame": -1}])])
     with pytest.raises(InvalidInput) as refused:
-        exchange._converted(chunks)
+        imports._converted(chunks)
     with pytest.raises(InvalidInput) as whole:
-        exchange.job_annotations.convert({"shapes": [good, good, good, good | {"frame": -1}]})
+        imports.job_annotations.convert({"shapes": [good, good, good, good | {"frame": -1}]})
     assert refused.value.fields == whole.value.fields
-    body = exchange._converted(iter([("shapes", [good]), ("shapes", [good]), ("tracks", [])]))
+    body = imports._converted(iter([("shapes", [good]), ("shapes", [good]), ("tracks", [])]))
     assert len(body.shapes) == 2

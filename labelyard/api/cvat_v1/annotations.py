@@ -17,7 +17,7 @@ from labelyard.api.uploads import stage_uploads
 from labelyard.collector import pause_collector
 from labelyard.domain import OperationStatus
 from labelyard.services import annotations as job_annotations
-from labelyard.services import exchange, task_annotations
+from labelyard.services import exchange, imports, task_annotations
 from labelyard.services.annotations import Annotations, AnnotationsIn
 from labelyard.services.errors import InvalidInput
 from labelyard.services.uow import UnitOfWork
@@ -70,13 +70,28 @@ async def _annotation_file(request: Request) -> UploadFile | None:
         return None  # a poll of the import under way
     form = await request.form(max_files=1, max_fields=16)
     upload = form.get("annotation_file")
-    if not isinstance(upload, UploadFile):
+    if isinstance(upload, UploadFile):
+        return upload
+    if any(isinstance(value, UploadFile) for _, value in form.multi_items()):
         raise InvalidInput.on("annotation_file", "Send the file as annotation_file.")
-    return upload
+    return None  # an empty form: CVAT's web client polls so
+
+
+def _received_file(
+    request: Request, upload: Annotated[UploadFile | None, Depends(_annotation_file)]
+) -> imports.ReceivedFile | None:
+    # A sync dependency: hashing a large file runs in the thread pool, before the unit of
+    # work (listed after it) takes the database's write lock.
+    if upload is None:
+        return None
+    storage = request.app.state.storage
+    return imports.ReceivedFile(
+        imports.file_digest(upload.file), lambda: stage_uploads(storage, [upload])[0]
+    )
 
 
 Body = Annotated[AnnotationsIn | None, Depends(_decoded_body)]
-AnnotationFile = Annotated[UploadFile | None, Depends(_annotation_file)]
+AnnotationFile = Annotated[imports.ReceivedFile | None, Depends(_received_file)]
 
 
 def _exported(
@@ -115,16 +130,11 @@ def _imported(
     scope: exchange.Scope,
     object_id: int,
     format_name: str,
-    upload: UploadFile | None,
+    received: imports.ReceivedFile | None,
     create_labels: bool,
 ) -> Response:
-    staged = None
-    if upload is not None:
-        # Checked before the file is kept: who may write, and which format.
-        exchange.check_import(uow, actor, scope, object_id, format_name)
-        staged = stage_uploads(request.app.state.storage, [upload])[0]
-    operation = exchange.import_annotations(
-        uow, request.app.state.runner, actor, scope, object_id, format_name, staged,
+    operation = imports.receive(
+        uow, request.app.state.runner, actor, scope, object_id, format_name, received,
         create_labels=create_labels,
     )  # fmt: skip
     status = OperationStatus(operation.status)
@@ -190,8 +200,9 @@ def replace_annotations(
 ) -> Response:
     """Replace all of the job's annotations. Send the ``version`` you read (in the body or
     as ``If-Match``) to be refused with 409 instead of overwriting someone's newer work.
-    With ``format``: import a multipart ``annotation_file`` in that format instead (202;
-    the same call without a file polls: 202, then 201)."""
+    With ``format``: import a multipart ``annotation_file`` in that format instead (202).
+    The same call polls it, with the same file again or none: 202 while it runs, then
+    201 (or 400 with the reason) once; a file sent after that is imported anew."""
     if format:
         return _imported(request, uow, actor, "job", job_id, format, upload, create_labels)
     return _json(
