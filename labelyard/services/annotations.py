@@ -92,14 +92,40 @@ class Track(Tag, kw_only=True, gc=False):
     shapes: Annotated[list[TrackedShape], Meta(min_length=1)]
 
 
-class AnnotationsIn(Struct, kw_only=True, gc=False):
+class AnnotationsIn(Struct, kw_only=True, gc=False, forbid_unknown_fields=True):
+    """A body of annotations. A kind left out is not sent (UNSET), which a replacement
+    tells apart from an empty list; a key of no kind is refused, never ignored: a
+    misspelt ``"shape"`` would otherwise replace the job's work with nothing."""
+
     version: Version | None = None
-    tags: list[Tag] = []
-    shapes: list[Shape] = []
-    tracks: list[Track] = []
+    tags: list[Tag] | UnsetType = UNSET
+    shapes: list[Shape] | UnsetType = UNSET
+    tracks: list[Track] | UnsetType = UNSET
+
+    @classmethod
+    def nothing(cls) -> AnnotationsIn:
+        """A replacement by no objects: what clears a job or a task."""
+        return cls(tags=[], shapes=[], tracks=[])
 
     def objects(self) -> dict[str, list[Any]]:
-        return {"tags": self.tags, "shapes": self.shapes, "tracks": self.tracks}
+        return {kind: [] if value is UNSET else value for kind, value in self._kinds()}
+
+    def sends_any(self) -> bool:
+        """Whether the body names at least one kind of object (an empty list counts)."""
+        return any(value is not UNSET for _, value in self._kinds())
+
+    def _kinds(self) -> list[tuple[str, Any]]:
+        return [("tags", self.tags), ("shapes", self.shapes), ("tracks", self.tracks)]
+
+
+def require_kinds(body: AnnotationsIn) -> None:
+    """A replacement must say what it replaces: ``{}`` is a mistake, not "delete all"."""
+    if not body.sends_any():
+        raise InvalidInput.on(
+            "non_field_errors",
+            "A PUT replaces all the annotations: send at least one of shapes, tracks or "
+            "tags (an empty list clears them).",
+        )
 
 
 # Lax: numbers and booleans sent as strings are read as DRF reads them.
@@ -114,7 +140,7 @@ def decode(body: bytes) -> AnnotationsIn:
     try:
         return _decoder.decode(body)
     except msgspec.ValidationError as error:
-        raise _invalid(str(error)) from None
+        raise _invalid(str(error), body) from None
     except msgspec.DecodeError as error:
         malformed = error
     # Not JSON to the letter. Python's reader also takes NaN and Infinity, which some
@@ -127,7 +153,18 @@ def decode(body: bytes) -> AnnotationsIn:
     try:
         return msgspec.convert(lenient, AnnotationsIn, strict=False)
     except msgspec.ValidationError as error:
-        raise _invalid(str(error)) from None
+        raise _invalid(str(error), body) from None
+
+
+def _unknown_keys(body: bytes) -> InvalidInput:
+    """Every top-level key of ``body`` that is no part of an annotations body, named."""
+    known = set(AnnotationsIn.__struct_fields__)
+    unknown = sorted(set(json.loads(body)) - known)
+    return InvalidInput(
+        {key: ["Unknown field: send version, tags, shapes and tracks only."] for key in unknown},
+        f"Unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: an annotations "
+        "body has version, tags, shapes and tracks.",
+    )
 
 
 def convert(objects: dict[str, Any]) -> AnnotationsIn:
@@ -138,9 +175,11 @@ def convert(objects: dict[str, Any]) -> AnnotationsIn:
         raise _invalid(str(error)) from None
 
 
-def _invalid(text: str) -> InvalidInput:
+def _invalid(text: str, body: bytes | None = None) -> InvalidInput:
     match = _ERROR_AT.match(text)
     message, path = (match["message"], match["path"] or "") if match else (text, "")
+    if not path and message.startswith("Object contains unknown field") and body is not None:
+        return _unknown_keys(body)
     path = re.sub(r"\[(\d+)\]", r".\1", path).lstrip(".")
     missing = _MISSING.match(message)
     if "Number out of range" in message or repr(MAX_COORDINATE) in message:
@@ -218,6 +257,8 @@ def write(
 
     A create or PUT retried with the same ``idempotency_key`` answers the first result
     and writes nothing again (a retried save in CVAT duplicates shapes)."""
+    if action is None:
+        require_kinds(body)
     job = lock_job(uow, actor, job_id)
     given = body.objects()
     replay = _replayed(uow, job, idempotency_key, action, given)

@@ -24,6 +24,7 @@ from labelyard.services.annotations import (
     check_total_version,
     load_objects,
     lock_job,
+    require_kinds,
 )
 from labelyard.services.errors import FieldErrors, PermissionDenied
 from labelyard.services.tasks import get_task
@@ -69,6 +70,8 @@ def write(
     """PUT (``action=None``) or create: each object goes to every job whose frames hold
     it (a track to each job its shapes reach, with those shapes). Update and delete go to
     the job that holds each id."""
+    if action is None:
+        require_kinds(body)
     task = get_task(uow, actor, task_id)
     jobs = check_can_write(uow, actor, task)
     check_total_version(jobs, body.version, if_match)
@@ -147,4 +150,4 @@ def _by_owner(
 
 
 def clear(uow: UnitOfWork, actor: Actor, task_id: int, if_match: str | None = None) -> None:
-    write(uow, actor, task_id, AnnotationsIn(), action=None, if_match=if_match)
+    write(uow, actor, task_id, AnnotationsIn.nothing(), action=None, if_match=if_match)

@@ -269,7 +269,7 @@ def test_a_stale_version_gets_409_with_the_current_one(client, world):
     )
     assert stale.status_code == 409
     assert stale.json()["version"] == 1
-    by_header = client.put(url(world), headers={**headers, "If-Match": '"0"'}, json={})
+    by_header = client.put(url(world), headers={**headers, "If-Match": '"0"'}, json={"shapes": []})
     assert (by_header.status_code, by_header.json()["version"]) == (409, 1)
     assert len(client.get(url(world), headers=headers).json()["shapes"]) == 1
 
@@ -487,3 +487,47 @@ def test_a_body_that_is_not_a_json_object_is_refused(client, world, content, con
     assert list(response.json()) == ["detail", "non_field_errors"]
     stored = client.get(url(world), headers=world["headers"]).json()
     assert (len(stored["shapes"]), stored["version"]) == (1, 1)
+
+
+# --- no silent wipes -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("level", ["job", "task"])
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({}, ["non_field_errors"]),
+        ({"version": 1}, ["non_field_errors"]),
+        ({"shape": []}, ["shape"]),
+        ({"shapes": [], "trakcs": [], "Tags": []}, ["Tags", "trakcs"]),
+    ],
+)
+def test_a_put_that_names_no_kind_or_an_unknown_key_is_refused(client, world, level, body, named):
+    headers = world["headers"]
+    job_url = url(world)
+    saved = client.put(job_url, headers=headers, json={"shapes": [rectangle(world)]})
+    assert saved.status_code == 200, saved.text
+    target = job_url if level == "job" else f"{API}/tasks/{world['task']}/annotations"
+    refused = client.put(target, headers=headers, json=body)
+    assert refused.status_code == 400, refused.text
+    answer = refused.json()
+    assert sorted(key for key in answer if key != "detail") == named
+    if named != ["non_field_errors"]:
+        assert all(key in answer["detail"] for key in named), answer["detail"]
+    kept = client.get(job_url, headers=headers).json()
+    assert len(kept["shapes"]) == 1 and kept["version"] == saved.json()["version"]
+
+
+@pytest.mark.parametrize("level", ["job", "task"])
+def test_an_explicit_empty_list_clears_and_a_patch_refuses_unknown_keys(client, world, level):
+    headers = world["headers"]
+    job_url = url(world)
+    client.put(job_url, headers=headers, json={"shapes": [rectangle(world)]})
+    target = job_url if level == "job" else f"{API}/tasks/{world['task']}/annotations"
+    typo = client.patch(
+        target, headers=headers, params={"action": "create"}, json={"shape": [rectangle(world)]}
+    )
+    assert typo.status_code == 400 and "shape" in typo.json(), typo.text
+    cleared = client.put(target, headers=headers, json={"shapes": []})
+    assert cleared.status_code == 200, cleared.text
+    assert client.get(job_url, headers=headers).json()["shapes"] == []

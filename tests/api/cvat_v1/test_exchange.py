@@ -363,7 +363,7 @@ def test_a_video_task_exports_one_item_per_frame(client, factory, tmp_path):
         f"frame_{n:06d}.jpg" for n in range(4)
     ]
     assert len(coco["annotations"]) == 4
-    put(client, {"task": task["id"], "headers": headers}, {})
+    put(client, {"task": task["id"], "headers": headers}, {"shapes": []})
     done = import_file(client, {"task": task["id"], "headers": headers}, "COCO 1.0", content)
     assert done.status_code == 201, done.text
     back = stored(client, {"task": task["id"], "headers": headers})
