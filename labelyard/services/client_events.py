@@ -11,7 +11,7 @@ from sqlalchemy import Select, select
 from labelyard.domain import ClientEvent
 from labelyard.services import access
 from labelyard.services.access import Actor
-from labelyard.services.fields import Count, Id, WriteModel
+from labelyard.services.fields import Count, Id, JsonObject, WriteModel
 from labelyard.services.listing import order_by
 from labelyard.services.uow import UnitOfWork
 
@@ -27,7 +27,7 @@ class EventIn(WriteModel):
     proj_id: Id | None = None
     is_active: bool | None = None
     message: str = Field(default="", max_length=4096)
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: JsonObject = Field(default_factory=dict)
 
 
 class ExceptionIn(WriteModel):

@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 from sqlalchemy import func, select
 
 from labelyard.domain import User
@@ -18,6 +25,29 @@ MAX_INT = 2**31 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_INT)]
 Count = Annotated[int, Field(ge=0, le=MAX_INT)]
 _DIGITS = re.compile(r"[0-9]{1,10}")
+
+
+# What a JSON column can hold: its writer (orjson) takes 64-bit integers at most, and
+# nothing nested deeper than it recurses.
+JSON_INT_RANGE = (-(2**63), 2**64 - 1)
+JSON_MAX_DEPTH = 64
+
+
+def _storable(value: Any, depth: int = 0) -> Any:
+    if depth > JSON_MAX_DEPTH:
+        raise ValueError(f"Nested deeper than {JSON_MAX_DEPTH} levels.")
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and not JSON_INT_RANGE[0] <= value <= JSON_INT_RANGE[1]:
+        raise ValueError("Integers beyond 64 bits cannot be stored; send them as strings.")
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for item in items:
+        _storable(item, depth + 1)
+    return value
+
+
+# Free-form JSON a client stores (a log event's payload).
+JsonObject = Annotated[dict[str, Any], AfterValidator(_storable)]
 
 
 def is_id(value: int) -> bool:

@@ -217,20 +217,30 @@ def share_file(settings: Settings, relative: str) -> Path:
     """A file under the share directory; UserFacingError for anything outside it."""
     if settings.share_dir is None:
         raise UserFacingError("server_files: this server has no share directory")
-    root = settings.share_dir.resolve()
-    path = (root / relative.lstrip("/")).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    path = _in_share(settings.share_dir, relative)
+    if path is None or not path.is_file():
         raise UserFacingError(f"{relative}: no such file in the share")
     return path
+
+
+def _in_share(share_dir: Path, relative: str) -> Path | None:
+    """``relative`` resolved under the share, or None where it leads out of it or is no
+    path the system can hold (too long, a NUL byte, a loop of links)."""
+    root = share_dir.resolve()
+    try:
+        path = (root / relative.lstrip("/")).resolve()
+        path.stat()
+    except (OSError, ValueError):
+        return None
+    return path if path.is_relative_to(root) else None
 
 
 def share_listing(settings: Settings, directory: str) -> list[dict[str, str]]:
     """CVAT's /server/share answer: the entries of one share directory."""
     if settings.share_dir is None:
         return []
-    root = settings.share_dir.resolve()
-    path = (root / directory.lstrip("/")).resolve()
-    if not path.is_relative_to(root) or not path.is_dir():
+    path = _in_share(settings.share_dir, directory)
+    if path is None or not path.is_dir():
         raise UserFacingError(f"{directory}: no such directory in the share")
     entries = []
     for entry in sorted(path.iterdir(), key=lambda p: p.name):

@@ -92,7 +92,15 @@ def list_task_jobs(task_id: int, actor: ActorDep, uow: UowDep, links: LinksDep) 
     return [JobOut.of(job, links) for job in uow.session.scalars(stmt).unique()]
 
 
-@router.get("/{task_id:int}/publish", status_code=202)
+PUBLISHED = {
+    202: {
+        "description": "Published: an empty body; Location names the dataset's versions.",
+        "headers": {"Location": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.get("/{task_id:int}/publish", status_code=202, response_class=Response, responses=PUBLISHED)
 def publish_task(task_id: int, request: Request, actor: ActorDep, uow: UowDep) -> Response:
     """Seed 001's 提送至AI平台: the task's annotations become its dataset's next version
     (an empty answer, as the seed shows; ``GET /datasets/{id}/versions`` follows it)."""

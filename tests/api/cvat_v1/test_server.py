@@ -178,6 +178,32 @@ def test_logs_refuse_an_event_without_time(client, factory, alice):
     assert logs(client, factory.headers(alice)) == []
 
 
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("payload", "storable"),
+    [
+        ({"n": 2**64 - 1, "m": -(2**63), "deep": _nested(40)}, True),
+        ({"n": 2**64}, False),
+        ({"n": -(2**63) - 1}, False),
+        ({"deep": [{"n": 10**30}]}, False),
+        ({"deep": _nested(80)}, False),
+    ],
+)
+def test_logs_refuse_what_cannot_be_stored(client, factory, alice, payload, storable):
+    event = {"name": "Send user activity", "time": "2021-05-07T02:34:23Z", "payload": payload}
+    response = client.post(LOGS, headers=factory.headers(alice), json=[event])
+    assert response.status_code == (201 if storable else 400), response.text
+    if not storable:
+        assert "payload" in response.json()["detail"]
+    assert len(logs(client, factory.headers(alice))) == int(storable)
+
+
 def test_exception_is_stored_and_listed(client, factory, alice):
     headers = factory.headers(alice)
     post_events(client, headers)
@@ -249,3 +275,11 @@ def test_docs_use_only_local_assets(client):
     assert "/api/v1/schema" in html
     for url in assets:
         assert client.get(url).status_code == 200, url
+
+
+def test_schema_describes_publish_as_an_empty_202(client):
+    schema = client.get("/api/v1/schema").json()
+    operation = schema["paths"]["/api/v1/tasks/{task_id}/publish"]
+    (answer,) = [code for code in operation["get"]["responses"] if code.startswith("2")]
+    assert answer == "202"
+    assert "content" not in operation["get"]["responses"]["202"]

@@ -459,6 +459,22 @@ def test_the_share_is_listed_by_directory(api_with, share):
     assert outside.status_code == 400 and "directory" in outside.json()
 
 
+@pytest.mark.parametrize("directory", ["a" * 300, "/more/" + "b" * 256, "more\x00", "/a.jpg"])
+def test_a_share_directory_that_cannot_exist_is_a_400(api_with, share, directory):
+    api = api_with(share_dir=share)
+    refused = listing(api, directory)
+    assert refused.status_code == 400 and "directory" in refused.json(), refused.text
+
+
+@pytest.mark.parametrize("name", ["c" * 300 + ".jpg", "more/c.jpg\x00"])
+def test_a_share_file_name_that_cannot_exist_fails_the_data(api_with, share, name):
+    api = api_with(share_dir=share)
+    task_id = api.new_task()
+    datasets_before = api.dataset_count()
+    response = api.post_data(task_id, **form_fields("server_files", ["a.jpg", name]))
+    assert_refused_cleanly(api, task_id, datasets_before, response, (name[:40],))
+
+
 def test_a_task_from_share_files(api_with, share):
     api = api_with(share_dir=share)
     task_id = api.new_task()
