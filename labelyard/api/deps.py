@@ -48,9 +48,11 @@ def authorization(request: Request) -> tuple[str, str] | None:
     return scheme.lower(), credentials.strip()
 
 
-def find_user(request: Request, uow: UnitOfWork) -> User | None:
+def find_user(request: Request, uow: UnitOfWork, *, changes_state: bool = False) -> User | None:
     """The user behind a token, HTTP Basic credentials or a session cookie; ``None`` when
-    the request carries none. Bad credentials are refused, never treated as anonymous."""
+    the request carries none. Bad credentials are refused, never treated as anonymous.
+    With a session cookie, an unsafe method, or a GET that ``changes_state``, needs the
+    CSRF header: a cookie is sent along with whatever another site makes a browser ask."""
     header = authorization(request)
     if header is not None:
         scheme, credentials = header
@@ -72,7 +74,7 @@ def find_user(request: Request, uow: UnitOfWork) -> User | None:
     browser_session = auth.session_by_key(uow, session_key) if session_key else None
     if browser_session is None or not browser_session.user.is_active:
         return None
-    if request.method not in SAFE_METHODS:
+    if changes_state or request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not sent or not secrets.compare_digest(sent, browser_session.csrf_token):
             raise PermissionDenied("CSRF Failed: CSRF token missing or incorrect.")
@@ -105,6 +107,18 @@ def current_actor(user: CurrentUser) -> Actor:
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+def changing_actor(request: Request, uow: UowDep) -> Actor:
+    """Who asks, for a GET that changes state (CVAT's publish and git push are GETs)."""
+    user = find_user(request, uow, changes_state=True)
+    if user is None:
+        raise NotAuthenticated()
+    return Actor.of(user)
+
+
+# For a GET that changes state: under a session cookie it needs the CSRF header.
+ChangingActorDep = Annotated[Actor, Depends(changing_actor)]
 
 
 class Links:

@@ -342,6 +342,29 @@ def test_only_who_may_change_the_task_publishes(client, yard, factory):
     assert client.get(f"{API}/tasks/999999/publish", headers=yard["headers"]).status_code == 404
 
 
+def test_publish_under_a_session_cookie_needs_the_csrf_header(client, yard):
+    """A GET that changes state: another site could make a signed-in browser ask for it."""
+    from tests.factories import PASSWORD
+
+    signed_in = client.post(f"{API}/auth/login", json={"username": "owner", "password": PASSWORD})
+    assert signed_in.status_code == 200
+    url = f"{API}/tasks/{yard['task']}/publish"
+    refused = client.get(url)
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    assert client.get(url, headers={"X-CSRFToken": "0" * 64}).status_code == 403
+    versions = client.get(f"{API}/datasets/{yard['dataset']}/versions").json()
+    assert versions == []
+    done = client.get(url, headers={"X-CSRFToken": client.cookies["csrftoken"]})
+    assert done.status_code == 202, done.text
+    deadline = time.monotonic() + 30
+    while client.get(done.headers["location"]).json()[-1]["status"] == "building":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # A token needs no CSRF header (no browser sends one on its own): _publish uses one.
+    client.cookies.clear()
+    assert [v["version"] for v in _publish(client, yard)] == ["0.2", "0.3"]
+
+
 def _download(client, yard, **body: Any) -> tuple[dict[str, Any], bytes]:
     started = client.post(
         f"{API}/datasets/exports", headers=yard["headers"],

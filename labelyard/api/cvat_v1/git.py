@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from labelyard.api.deps import ActorDep, LinksDep, SettingsDep, UowDep
+from labelyard.api.deps import ActorDep, ChangingActorDep, LinksDep, SettingsDep, UowDep
 from labelyard.domain import Operation, OperationStatus
 from labelyard.services import git, operations
 
@@ -90,7 +90,7 @@ def read_repository(task_id: int, actor: ActorDep, uow: UowDep, runner: RunnerDe
 
 @router.get("/push/{task_id}", response_model=Started)
 def push_repository(
-    task_id: int, actor: ActorDep, uow: UowDep, runner: RunnerDep, links: LinksDep
+    task_id: int, actor: ChangingActorDep, uow: UowDep, runner: RunnerDep, links: LinksDep
 ) -> Started:
     """Start pushing the task's annotations to its repository (a GET, as in CVAT)."""
     return _started(git.push(uow, runner, actor, task_id, links.of("tasks", task_id)))

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from labelyard.api.cvat_v1.schemas import JobOut, TaskOut
-from labelyard.api.deps import ActorDep, IdQuery, LinksDep, UowDep
+from labelyard.api.deps import ActorDep, ChangingActorDep, IdQuery, LinksDep, UowDep
 from labelyard.api.pagination import Page, PageDep, paginate
 from labelyard.services import dataset_versions, frames, jobs, tasks
 
@@ -101,7 +101,7 @@ PUBLISHED = {
 
 
 @router.get("/{task_id:int}/publish", status_code=202, response_class=Response, responses=PUBLISHED)
-def publish_task(task_id: int, request: Request, actor: ActorDep, uow: UowDep) -> Response:
+def publish_task(task_id: int, request: Request, actor: ChangingActorDep, uow: UowDep) -> Response:
     """Seed 001's 提送至AI平台: the task's annotations become its dataset's next version
     (an empty answer, as the seed shows; ``GET /datasets/{id}/versions`` follows it)."""
     version = dataset_versions.publish(uow, request.app.state.runner, actor, task_id)

@@ -64,6 +64,15 @@ def test_login_answers_a_token_key_and_sets_cookies(client, factory, form):
     assert response.cookies.get("csrftoken")
 
 
+def test_session_cookies_are_lax_and_the_session_is_http_only(client, factory):
+    factory.user("alice")
+    set_cookies = login(client, "alice").headers.get_list("set-cookie")
+    cookies = {line.split("=", 1)[0]: line.lower() for line in set_cookies}
+    assert "samesite=lax" in cookies["sessionid"] and "httponly" in cookies["sessionid"]
+    # The client reads the CSRF cookie to send it back as X-CSRFToken.
+    assert "samesite=lax" in cookies["csrftoken"] and "httponly" not in cookies["csrftoken"]
+
+
 def test_login_by_email(client, factory):
     factory.user("alice", email="alice@corp.example")
     response = login(client, "alice@corp.example")

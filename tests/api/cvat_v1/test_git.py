@@ -380,3 +380,20 @@ def test_deleting_the_task_deletes_its_link(client, empty, remote, session_facto
 def test_the_plugins_report_git_integration(client, empty):
     plugins = client.get(f"{API}/server/plugins", headers=empty["headers"]).json()
     assert plugins["GIT_INTEGRATION"] is True
+
+
+def test_a_push_under_a_session_cookie_needs_the_csrf_header(client, empty, remote):
+    """A GET that changes state, as CVAT has it: under a cookie, CSRF-checked."""
+    from tests.factories import PASSWORD
+
+    link(client, empty, {"path": str(remote)})
+    assert client.post(f"{API}/auth/login", json={"username": "owner", "password": PASSWORD})
+    url = f"{GIT}/push/{empty['task']}"
+    refused = client.get(url)
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    assert git("branch", "--list", "--format=%(refname:short)", cwd=remote) == "main"
+    started = client.get(url, headers={"X-CSRFToken": client.cookies["csrftoken"]})
+    assert started.status_code == 200, started.text
+    assert wait(client, empty["headers"], started.json()["rq_id"])["status"] == "finished"
+    # Reading the state is no change: the cookie alone does.
+    assert client.get(f"{GIT}/get/{empty['task']}").status_code == 200
