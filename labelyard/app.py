@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from redis import Redis
 from sqlalchemy import Engine, text
 from swagger_ui_bundle import swagger_ui_path
 
@@ -28,6 +29,7 @@ from labelyard.api.storage_urls import router as storage_urls_router
 from labelyard.config import Settings
 from labelyard.services import operations
 from labelyard.services.operations import OperationRunner
+from labelyard.services.throttle import DatabaseFailures, RedisFailures, SignInThrottle
 from labelyard.services.uow import UnitOfWork
 from labelyard.worker import Runtime, build_runtime
 
@@ -79,6 +81,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.runner = runner
     app.state.signer = runtime.signer
     app.state.storage = runtime.storage
+    app.state.throttle = SignInThrottle(
+        RedisFailures(Redis.from_url(settings.redis_url))
+        if settings.redis_url
+        else DatabaseFailures(),
+        limit=settings.sign_in_failure_limit,
+        window=settings.sign_in_failure_window_seconds,
+    )
 
     errors.install(app)
     app.add_middleware(

@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(
         default=False, description="Mark cookies Secure (set when served over HTTPS)."
     )
+    sign_in_failure_limit: int = Field(
+        default=10,
+        ge=0,
+        description="Failed sign-ins (logins, HTTP Basic) per user name and per client "
+        "address within the window, after which sign-ins answer 429; 0 turns it off.",
+    )
+    sign_in_failure_window_seconds: float = Field(
+        default=300, gt=0, description="The window failed sign-ins are counted over."
+    )
     max_request_bytes: int = Field(
         default=10 * 1024 * 1024,
         description="Largest JSON or form body accepted outside uploads.",

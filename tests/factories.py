@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from argon2 import PasswordHasher
 from sqlalchemy.orm import Session, sessionmaker
 
 from labelyard.domain import ApiToken, Job, Label, Project, Task, User
 from labelyard.services import jobs
 from labelyard.services.auth import _digest, new_token_key
-from labelyard.services.passwords import hash_password
 from labelyard.services.uow import UnitOfWork
 
 PASSWORD = "correct-horse-battery"
-# Hashing is slow by design; every factory user shares this one hash.
-PASSWORD_HASH = hash_password(PASSWORD)
+# Hashing is slow by design: every factory user shares this one hash, made with cheap
+# argon2id parameters (a hash carries its own, so checking it takes milliseconds, and
+# tests that sign in many times stay fast).
+PASSWORD_HASH = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
 
 
 class Factory:

@@ -61,7 +61,7 @@ def find_user(request: Request, uow: UnitOfWork, *, changes_state: bool = False)
             if user is None:
                 raise NotAuthenticated("Invalid token.")
         elif scheme == "basic":
-            user = _basic_user(uow, credentials)
+            user = _basic_user(request, uow, credentials)
         else:
             raise NotAuthenticated(
                 f"Unsupported authorization scheme {scheme!r}; use Token or Basic."
@@ -81,12 +81,19 @@ def find_user(request: Request, uow: UnitOfWork, *, changes_state: bool = False)
     return browser_session.user
 
 
-def _basic_user(uow: UnitOfWork, credentials: str) -> User:
+def client_address(request: Request) -> str:
+    """Where the request comes from (uvicorn puts a trusted proxy's X-Forwarded-For here)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _basic_user(request: Request, uow: UnitOfWork, credentials: str) -> User:
     try:
         login, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         raise NotAuthenticated("Invalid basic header.") from None
-    user = auth.check_credentials(uow, login, password)
+    user = auth.throttled_credentials(
+        uow, request.app.state.throttle, login, password, client_address(request)
+    )
     if user is None:
         raise NotAuthenticated("Invalid username/password.")
     return user

@@ -25,6 +25,7 @@ from labelyard.services.errors import (
 )
 from labelyard.services.exchange import ExportFailed
 from labelyard.services.fields import ReadOnlyFields
+from labelyard.services.throttle import Throttled
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ STATUS = {
     InvalidInput: 400,
     FormatDisabled: 405,
     ExportFailed: 422,
+    Throttled: 429,
 }
 BODY_NOT_OBJECT = {"dict_type", "model_attributes_type", "model_type", "list_type"}
 UNION_MEMBER = re.compile(r"(constrained-)?(int|str|float|bool)|function-\w+\[.*\]")
@@ -94,6 +96,8 @@ def install(app: FastAPI) -> None:
             return field_errors_response(exc.fields, exc.detail)
         status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
         headers = {"WWW-Authenticate": 'Token realm="api"'} if status == 401 else None
+        if isinstance(exc, Throttled):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(
             {"detail": exc.detail, **exc.extra}, status_code=status, headers=headers
         )

@@ -20,7 +20,14 @@ from labelyard.domain.labels import AttributeSpec, InputType, Label
 from labelyard.domain.operations import Operation, OperationStatus
 from labelyard.domain.projects import Project
 from labelyard.domain.tasks import Task, TaskFrame, TaskState, TaskTeamMember, TeamRole
-from labelyard.domain.users import ApiToken, BrowserSession, Group, User, UserGroup
+from labelyard.domain.users import (
+    ApiToken,
+    BrowserSession,
+    Group,
+    SignInFailure,
+    User,
+    UserGroup,
+)
 
 __all__ = [
     "AnnotationStatus",
@@ -51,6 +58,7 @@ __all__ = [
     "Scene",
     "Segment",
     "ShapeType",
+    "SignInFailure",
     "Task",
     "TaskFrame",
     "TaskState",

@@ -100,3 +100,14 @@ class BrowserSession(Base):
     expires: Mapped[datetime] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class SignInFailure(Base):
+    """One failed sign-in (a login or HTTP Basic credentials), under what it counts
+    against: ``user:<login>`` and ``address:<client address>``."""
+
+    __tablename__ = "sign_in_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), index=True)
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

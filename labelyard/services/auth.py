@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, or_, select
 from labelyard.domain import ApiToken, BrowserSession, Group, User, utcnow
 from labelyard.services.errors import FieldErrors, InvalidInput, PermissionDenied
 from labelyard.services.passwords import hash_password, password_problems, verify_password
+from labelyard.services.throttle import SignInThrottle
 from labelyard.services.uow import UnitOfWork
 
 USERNAME_RE = re.compile(r"^[\w.@+-]+$")
@@ -82,8 +83,30 @@ def check_credentials(uow: UnitOfWork, login: str, password: str) -> User | None
     return user
 
 
-def sign_in(uow: UnitOfWork, login: str, password: str, *, session_days: int) -> SignIn:
+def throttled_credentials(
+    uow: UnitOfWork, throttle: SignInThrottle, login: str, password: str, address: str
+) -> User | None:
+    """``check_credentials``, counting failures against the login name and the client's
+    address; Throttled, without a look at the password, while either is over its limit."""
+    had_failures = throttle.check(uow, login, address)
     user = check_credentials(uow, login, password)
+    if user is None:
+        throttle.failed(uow, login, address)
+    elif had_failures:
+        throttle.succeeded(uow, login)
+    return user
+
+
+def sign_in(
+    uow: UnitOfWork,
+    login: str,
+    password: str,
+    *,
+    session_days: int,
+    throttle: SignInThrottle,
+    address: str,
+) -> SignIn:
+    user = throttled_credentials(uow, throttle, login, password, address)
     if user is None:
         raise InvalidInput({"non_field_errors": ["Unable to log in with provided credentials."]})
     user.last_login = utcnow()

@@ -53,5 +53,13 @@ class UnitOfWork:
         self.session.commit()
         self.session.connection(execution_options={WRITE_INTENT: True})
 
+    def commit_and_continue(self) -> None:
+        """Commit what was done so far and go on as before: a writing unit of work's next
+        transaction is a writer's too (what a request commits on the way, such as a
+        failed sign-in, before the work it was sent for)."""
+        self.session.commit()
+        if self._writes:
+            self.session.connection(execution_options={WRITE_INTENT: True})
+
     def flush(self) -> None:
         self.session.flush()

@@ -17,6 +17,7 @@ from labelyard.api.deps import (
     SettingsDep,
     UowDep,
     authorization,
+    client_address,
 )
 from labelyard.api.errors import field_errors_response, validation_fields
 from labelyard.config import Settings
@@ -117,8 +118,9 @@ async def login(request: Request, uow: UowDep, settings: SettingsDep) -> Respons
     if not login_name:
         return field_errors_response({"username": ["This field is required."]})
     sign = await run_in_threadpool(
-        auth.sign_in, uow, login_name, form.password, session_days=settings.session_days
-    )
+        auth.sign_in, uow, login_name, form.password, session_days=settings.session_days,
+        throttle=request.app.state.throttle, address=client_address(request),
+    )  # fmt: skip
     return _signed_in(sign, settings)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -92,7 +92,7 @@ def list_task_jobs(task_id: int, actor: ActorDep, uow: UowDep, links: LinksDep) 
     return [JobOut.of(job, links) for job in uow.session.scalars(stmt).unique()]
 
 
-PUBLISHED = {
+PUBLISHED: dict[int | str, dict[str, Any]] = {
     202: {
         "description": "Published: an empty body; Location names the dataset's versions.",
         "headers": {"Location": {"schema": {"type": "string"}}},
