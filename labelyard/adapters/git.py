@@ -7,13 +7,17 @@ a timeout. Only the transports in PROTOCOLS may be used (git's ``ext::`` runs co
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from labelyard.adapters.network import DEFAULT_PORTS
 
 GIT = shutil.which("git") or "git"
 TIMEOUT = 300.0
@@ -21,6 +25,8 @@ PROTOCOLS = ("https", "http", "ssh", "git", "file")
 # Over HTTP the user part is a credential (a token often stands alone as the user name);
 # over SSH it is only a login name.
 _HTTP_USER = re.compile(r"(?i)(https?://)[^/\s@]+@")
+# The host of git's scp-like syntax, ``[user@]host:path``.
+_SCP_HOST = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/\[\]]+):(?!//)")
 
 
 class GitError(Exception):
@@ -89,10 +95,71 @@ def _protocol_options() -> list[str]:
     return options
 
 
-class Scratch:
-    """A throwaway bare repository in ``folder`` that talks to the remote ``url``."""
+Resolver = Callable[[str, int], str]
 
-    def __init__(self, url: str, folder: Path, *, timeout: float = TIMEOUT) -> None:
+
+@dataclass(frozen=True)
+class Route:
+    """How git reaches a remote at an address resolved once: the URL to give git, its
+    options and environment. Over HTTP(S) curl is handed the address for the host (and
+    follows no redirect, which could name another host); git:// gets the address in its
+    URL; ssh connects to it, checking the host's key under the host's name."""
+
+    url: str
+    options: tuple[str, ...] = ()
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+def route(url: str, resolve: Resolver | None, ssh_command: str) -> Route:
+    """The route to ``url``, its host resolved by ``resolve`` (which raises what refuses
+    it); local repositories and ``resolve=None`` go as they are."""
+    if resolve is None:
+        return Route(url)
+    if "://" in url:
+        parts = urlsplit(url)
+        scheme, host, port = parts.scheme.lower(), parts.hostname, parts.port
+    elif scp := _SCP_HOST.match(url):
+        scheme, host, port = "ssh", scp["host"], None
+    else:
+        return Route(url)  # a local path
+    if scheme == "file" or not host:
+        return Route(url)
+    port = port or DEFAULT_PORTS[scheme]
+    address = resolve(host, port)
+    if _is_literal(host):
+        return Route(url)
+    shown = f"[{address}]" if ":" in address else address
+    if scheme in ("http", "https"):
+        resolved = f"http.curloptResolve={host}:{port}:{shown}"
+        return Route(url, ("-c", resolved, "-c", "http.followRedirects=false"))
+    if scheme == "git":
+        netloc = f"{shown}:{parts.port}" if parts.port else shown
+        return Route(urlunsplit(parts._replace(netloc=netloc)))
+    alias = host if port == DEFAULT_PORTS["ssh"] else f"[{host}]:{port}"
+    command = f"{ssh_command} -o HostName={address} -o HostKeyAlias={alias}"
+    return Route(url, environment={"GIT_SSH_COMMAND": command})
+
+
+def _is_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class Scratch:
+    """A throwaway bare repository in ``folder`` that talks to the remote ``url``; with
+    ``resolve``, at the address it answers for the URL's host (see ``route``)."""
+
+    def __init__(
+        self,
+        url: str,
+        folder: Path,
+        *,
+        timeout: float = TIMEOUT,
+        resolve: Resolver | None = None,
+    ) -> None:
         if url.startswith("-"):
             raise GitError("A repository URL cannot start with '-'.")
         self.url = url
@@ -100,6 +167,11 @@ class Scratch:
         self.timeout = timeout
         self._index = folder / "labelyard-index"
         self._environment = _environment()
+        try:
+            self._route = route(url, resolve, self._environment["GIT_SSH_COMMAND"])
+        except ValueError as exc:  # the resolver's refusal
+            raise GitError(f"Could not reach {shown_url(url)}: {exc}") from None
+        self._environment |= self._route.environment
         folder.mkdir(parents=True, exist_ok=True)
         self._git("init", "--bare", "--quiet", "--template=", ".", doing="prepare a repository")
 
@@ -111,7 +183,7 @@ class Scratch:
         index: bool = False,
         config: tuple[str, ...] = (),
     ) -> str:
-        command = [GIT, *_protocol_options(), *config, *args]
+        command = [GIT, *_protocol_options(), *self._route.options, *config, *args]
         environment = self._environment
         if index:
             environment = environment | {"GIT_INDEX_FILE": str(self._index)}
@@ -134,7 +206,7 @@ class Scratch:
     def heads(self) -> RemoteHeads:
         """The remote's branches; also proves that it can be reached and read."""
         listing = self._git(
-            "ls-remote", "--symref", self.url, "HEAD", "refs/heads/*",
+            "ls-remote", "--symref", self._route.url, "HEAD", "refs/heads/*",
             doing=f"read the repository {shown_url(self.url)}",
         )  # fmt: skip
         default = None
@@ -152,7 +224,7 @@ class Scratch:
         and trees but no file contents. Answers the commit it is at."""
         depth = ["--filter=blob:none"] if whole_history else ["--depth=1"]
         self._git(
-            "fetch", "--quiet", "--no-tags", *depth, self.url, f"refs/heads/{branch}",
+            "fetch", "--quiet", "--no-tags", *depth, self._route.url, f"refs/heads/{branch}",
             doing=f"fetch the branch {branch}",
         )  # fmt: skip
         return self._git("rev-parse", "--verify", "FETCH_HEAD^{commit}", doing="read FETCH_HEAD")
@@ -184,7 +256,7 @@ class Scratch:
         is (never forced: what others pushed to the branch is not thrown away)."""
         try:
             self._git(
-                "push", "--quiet", "--no-verify", self.url, f"{commit}:refs/heads/{branch}",
+                "push", "--quiet", "--no-verify", self._route.url, f"{commit}:refs/heads/{branch}",
                 doing=f"push to the branch {branch}",
             )  # fmt: skip
         except GitError as exc:

@@ -21,6 +21,7 @@ import httpx
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
+from labelyard.adapters import network
 from labelyard.adapters.storage.s3 import S3Storage
 from labelyard.config import Settings
 from labelyard.services.errors import InvalidInput
@@ -217,16 +218,21 @@ def _s3_reason(exc: BaseException) -> str:
 
 
 def _deliver_http(destination: Destination, file: Path, settings: Settings) -> str:
-    url = destination.url or ""
     shown = destination.location("")
-    check_public_url(url, allow_private=settings.allow_private_urls)
+    try:
+        request = network.pinned(destination.url or "", allow_private=settings.allow_private_urls)
+    except ValueError as exc:  # AddressRefused too
+        raise UserFacingError(f"Could not write to {shown}: {exc}") from None
     headers = {"Content-Type": "application/zip", "Content-Length": str(file.stat().st_size)}
     try:
         with (
             httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client,
             file.open("rb") as body,
         ):
-            response = client.put(url, content=_chunks(body), headers=headers)
+            response = client.put(
+                request.url, content=_chunks(body), headers=headers | request.headers,
+                extensions=request.extensions,
+            )  # fmt: skip
     except httpx.HTTPError as exc:
         raise UserFacingError(f"Could not write to {shown}: {exc or type(exc).__name__}") from None
     if not response.is_success:

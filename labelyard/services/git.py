@@ -15,9 +15,10 @@ import contextlib
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +26,9 @@ from urllib.parse import urlsplit
 from pydantic import Field
 from sqlalchemy import select, update
 
-from labelyard.adapters.git import GitError, Identity, Scratch, shown_url
+from labelyard.adapters import network
+from labelyard.adapters.git import GitError, Identity, Scratch, route, shown_url
+from labelyard.adapters.network import AddressRefused, HostNotFound
 from labelyard.config import Settings
 from labelyard.domain import (
     GitRepository,
@@ -68,6 +71,7 @@ RUNNING = (OperationStatus.QUEUED, OperationStatus.STARTED)
 # CVAT's client sends the URL and the file's path in one field: "<url> [<path>]" (its
 # older client dropped the space). The last bracket pair, so "https://[::1]/r" is a URL.
 _PACKED = re.compile(r"^(?P<url>.*)\[(?P<path>[^\[\]]*)\]\s*$", re.DOTALL)
+_TRANSPORT = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 _SCP_LIKE = re.compile(r"^(?:[\w.+-]+@)?[A-Za-z0-9][A-Za-z0-9.-]*:(?!//)\S+$")
 # Characters CVAT replaced in a task name to make the default file name.
 _UNSAFE_IN_NAME = re.compile(r'[\\/*?:"<>|\s\x00-\x1f]')
@@ -248,6 +252,7 @@ def _parse_link(task: Task, data: LinkIn, settings: Settings) -> tuple[str, str,
             url, path = packed["url"].strip(), packed["path"]
     try:
         url = check_url(url, settings)
+        check_address(url, settings)
     except ValueError as exc:
         errors.add(url_field, str(exc))
     if path is None or not path.strip():
@@ -286,6 +291,9 @@ def check_url(text: str, settings: Settings) -> str:
         raise ValueError(f"The URL is longer than {URL_MAX} characters.")
     if any(c.isspace() or ord(c) < 32 for c in url) or url.startswith("-"):
         raise ValueError("The URL cannot hold spaces or control characters, nor start with '-'.")
+    if _TRANSPORT.match(url):
+        # git's <transport>::<address> (ext:: runs a command); git refuses them too.
+        raise ValueError("A repository URL cannot name a git transport helper (<name>::).")
     if "://" in url:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
@@ -309,6 +317,24 @@ def check_url(text: str, settings: Settings) -> str:
         "Give the repository as an https://, ssh://, git:// or file:// URL, as "
         "user@host:path, or as an absolute path."
     )
+
+
+def check_address(url: str, settings: Settings) -> None:
+    """Refuse a remote repository whose host resolves to an address that is not public
+    (loopback, private, link-local, the cloud's metadata service...), unless
+    LABELYARD_ALLOW_PRIVATE_URLS. A host that does not resolve now may later: the
+    operations find out, connecting only to the address they checked."""
+    try:
+        route(url, resolver(settings), "ssh")
+    except HostNotFound:
+        pass
+    except AddressRefused as exc:
+        raise ValueError(f"The repository's host is refused: {exc}.") from None
+
+
+def resolver(settings: Settings) -> Callable[[str, int], str]:
+    """How git's remotes are resolved: once, and to public addresses only."""
+    return partial(network.resolve, allow_private=settings.allow_private_urls)
 
 
 def _check_local(url: str, path: str, settings: Settings) -> str:
@@ -366,6 +392,7 @@ class _Linked:
     path: str
     format: str
     branch: str
+    resolve: Callable[[str, int], str]
 
 
 def _linked(context: OperationContext, task_id: int) -> _Linked:
@@ -377,7 +404,8 @@ def _linked(context: OperationContext, task_id: int) -> _Linked:
             check_url(link.url, context.deps.settings)  # the export roots may have changed
         except ValueError as exc:
             raise UserFacingError(f"The linked repository cannot be used any more: {exc}") from None
-        return _Linked(link.url, link.path, link.format, link.branch)
+        settings = context.deps.settings
+        return _Linked(link.url, link.path, link.format, link.branch, resolver(settings))
 
 
 def _record(context: OperationContext, task_id: int, **values: Any) -> None:
@@ -417,7 +445,7 @@ def run_link(context: OperationContext) -> dict[str, Any]:
         linked = _linked(context, task_id)
         context.progress(0.1, "Reading the repository", force=True)
         with tempfile.TemporaryDirectory(prefix="labelyard-git-") as scratch:
-            heads = Scratch(linked.url, Path(scratch)).heads()
+            heads = Scratch(linked.url, Path(scratch), resolve=linked.resolve).heads()
     _record(context, task_id, error=None)
     return {"branch": linked.branch, "default_branch": heads.default,
             "branch_exists": linked.branch in heads.heads}  # fmt: skip
@@ -443,7 +471,7 @@ def run_push(context: OperationContext) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="labelyard-git-") as scratch_name:
             scratch = Path(scratch_name)
             context.progress(0.02, "Reading the repository", force=True)
-            remote = Scratch(linked.url, scratch / "repository")
+            remote = Scratch(linked.url, scratch / "repository", resolve=linked.resolve)
             heads = remote.heads()
             # The task's branch goes on from where it is; the first push starts it from
             # the default branch (or from nothing, in an empty repository).
@@ -481,7 +509,7 @@ def run_check(context: OperationContext) -> dict[str, Any]:
     with _errors_recorded(context, task_id):
         linked = _linked(context, task_id)
         with tempfile.TemporaryDirectory(prefix="labelyard-git-") as scratch:
-            remote = Scratch(linked.url, Path(scratch))
+            remote = Scratch(linked.url, Path(scratch), resolve=linked.resolve)
             heads = remote.heads()
             default_head = heads.heads.get(heads.default) if heads.default else None
             merged = default_head == commit

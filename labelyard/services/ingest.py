@@ -7,9 +7,7 @@ kept), then stored and recorded as assets.
 
 from __future__ import annotations
 
-import ipaddress
 import shutil
-import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,11 +19,13 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 from sqlalchemy import insert
 
+from labelyard.adapters import network
 from labelyard.adapters.media.archives import extract_archive
 from labelyard.adapters.media.errors import MediaError
 from labelyard.adapters.media.images import probe_image
 from labelyard.adapters.media.kinds import classify
 from labelyard.adapters.media.video import probe_video
+from labelyard.adapters.network import AddressRefused
 from labelyard.adapters.storage import Storage
 from labelyard.config import Settings
 from labelyard.domain import Asset, AssetKind, Batch, Dataset
@@ -258,20 +258,26 @@ def remote_name(url: str, index: int) -> str:
 
 def check_public_url(url: str, *, allow_private: bool) -> None:
     """Only http(s) URLs whose host resolves to public addresses (no loopback, private,
-    link-local or reserved ones: the server must not be a way into its own network)."""
+    link-local or reserved ones: the server must not be a way into its own network).
+    Where it is connected to, ``network.pinned`` checks again, and connects to the
+    address it checked."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UserFacingError(f"{url}: only http and https URLs can be fetched")
     if allow_private:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except OSError:
-        raise UserFacingError(f"{url}: the host cannot be resolved") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise UserFacingError(f"{url}: the address {address} is not a public one")
+        network.resolve(parts.hostname, parts.port or 443)
+    except AddressRefused as exc:
+        raise UserFacingError(f"{url}: {exc}") from None
+
+
+def pinned(url: str, *, allow_private: bool) -> network.PinnedRequest:
+    """``url`` to send to the public address it was checked at (UserFacingError else)."""
+    try:
+        return network.pinned(url, allow_private=allow_private)
+    except ValueError as exc:  # AddressRefused too
+        raise UserFacingError(f"{url}: {exc}") from None
 
 
 def download(
@@ -282,25 +288,40 @@ def download(
     max_bytes: int = MAX_REMOTE_BYTES,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Stream ``url`` to ``into``, re-checking every redirect's address."""
+    """Stream ``url`` to ``into``, checking every redirect's address."""
     current = url
     with httpx.Client(timeout=httpx.Timeout(30.0), follow_redirects=False) as client:
         for _ in range(MAX_REDIRECTS + 1):
-            check_public_url(current, allow_private=allow_private)
-            with client.stream("GET", current) as response:
-                if response.is_redirect:
-                    current = urljoin(current, response.headers.get("location", ""))
-                    continue
-                if response.status_code != 200:
-                    raise UserFacingError(f"{url}: the server answered {response.status_code}")
-                written = 0
-                with into.open("wb") as out:
-                    for chunk in response.iter_bytes(1 << 20):
-                        written += len(chunk)
-                        if written > max_bytes:
-                            raise UserFacingError(f"{url}: larger than {max_bytes} bytes")
-                        out.write(chunk)
-                        if progress:
-                            progress(len(chunk))
-                return
+            request = pinned(current, allow_private=allow_private)
+            try:
+                with client.stream(
+                    "GET", request.url, headers=request.headers, extensions=request.extensions
+                ) as response:
+                    if response.is_redirect:
+                        current = urljoin(current, response.headers.get("location", ""))
+                        continue
+                    if response.status_code != 200:
+                        raise UserFacingError(f"{url}: the server answered {response.status_code}")
+                    _save(response, into, url, max_bytes, progress)
+                    return
+            except httpx.HTTPError as exc:
+                raise UserFacingError(f"{url}: {exc or type(exc).__name__}") from None
     raise UserFacingError(f"{url}: too many redirects")
+
+
+def _save(
+    response: httpx.Response,
+    into: Path,
+    url: str,
+    max_bytes: int,
+    progress: Callable[[int], None] | None,
+) -> None:
+    written = 0
+    with into.open("wb") as out:
+        for chunk in response.iter_bytes(1 << 20):
+            written += len(chunk)
+            if written > max_bytes:
+                raise UserFacingError(f"{url}: larger than {max_bytes} bytes")
+            out.write(chunk)
+            if progress:
+                progress(len(chunk))

@@ -302,6 +302,18 @@ def test_private_addresses_are_refused_unless_allowed(client, yard, app):
     assert "not a public one" in response.text
 
 
+def test_results_go_to_the_address_that_was_checked(client, yard, app):
+    """DNS rebinding: the PUT must not resolve the name again to connect."""
+    from tests.support.network import rebinding
+
+    _complete(client, yard)
+    app.state.settings.allow_private_urls = False
+    with rebinding() as (public, private):
+        done = _export(client, yard, f"http://localhost:{public.port}/upload/a.zip?sig=S")
+    assert done["status"] == "finished", done
+    assert private.requests == [] and public.requests == [("PUT", "/upload/a.zip?sig=S")]
+
+
 # --- publish, and dataset downloads ------------------------------------------------------
 
 

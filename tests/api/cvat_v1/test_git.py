@@ -239,11 +239,12 @@ def test_an_unreachable_repository_fails_the_operation_and_says_why(client, empt
 
 
 def test_a_password_in_the_url_is_never_shown(client, empty):
-    url = "https://user:s3cret@127.0.0.1:9/team/labels.git"
+    # .invalid never resolves (RFC 6761): the check fails in the operation.
+    url = "https://user:s3cret@labels.invalid:9/team/labels.git"
     checked = link(client, empty, {"path": f"{url} [a.zip]"})
-    assert checked["status"] == "failed"
+    assert checked["status"] == "failed" and "cannot be resolved" in checked["stderr"]
     linked = state(client, empty)
-    assert linked["url"]["value"] == "https://***@127.0.0.1:9/team/labels.git [a.zip]"
+    assert linked["url"]["value"] == "https://***@labels.invalid:9/team/labels.git [a.zip]"
     assert "s3cret" not in json.dumps(checked) + json.dumps(linked)
     assert linked["status"]["error"]
 
@@ -397,3 +398,88 @@ def test_a_push_under_a_session_cookie_needs_the_csrf_header(client, empty, remo
     assert wait(client, empty["headers"], started.json()["rq_id"])["status"] == "finished"
     # Reading the state is no change: the cookie alone does.
     assert client.get(f"{GIT}/get/{empty['task']}").status_code == 200
+
+
+# --- the server's own network is not a git remote ------------------------------------
+
+PRIVATE_REMOTES = [
+    "http://127.0.0.1/team/r.git",
+    "https://localhost:8443/team/r.git",
+    "http://169.254.169.254/latest/meta-data.git",
+    "http://[::1]/r.git",
+    "http://[::ffff:127.0.0.1]/r.git",
+    "http://10.0.0.7/r.git",
+    "git://192.168.1.10/r.git",
+    "ssh://git@127.0.0.1/r.git",
+    "git@localhost:team/r.git",
+    "http://224.0.0.1/r.git",
+]
+
+
+@pytest.mark.parametrize("url", PRIVATE_REMOTES)
+def test_remotes_on_private_addresses_are_refused(client, empty, url):
+    response = client.post(
+        f"{GIT}/create/{empty['task']}", headers=empty["headers"], json={"path": f"{url} [a.zip]"}
+    )
+    assert response.status_code == 400, response.text
+    assert "not a public one" in response.json()["path"][0]
+    assert state(client, empty)["url"]["value"] is None
+
+
+@pytest.mark.parametrize(
+    "url", ["ext::sh -c touch% /tmp/pwned", "ext::nc%S127.0.0.1%S22", "fd::17", "file:///etc"]
+)
+def test_transport_helpers_and_local_files_are_refused(client, empty, url, app):
+    app.state.settings.export_roots = []
+    response = client.post(
+        f"{GIT}/create/{empty['task']}", headers=empty["headers"], json={"path": url}
+    )
+    assert response.status_code == 400 and "path" in response.json(), response.text
+
+
+def test_private_remotes_are_linked_when_allowed(client, empty, app):
+    app.state.settings.allow_private_urls = True
+    checked = link(client, empty, {"path": "http://127.0.0.1:9/team/r.git [a.zip]"})
+    # Linked: the check then fails only because nothing listens on the discard port.
+    assert checked["status"] == "failed" and "127.0.0.1" in checked["stderr"]
+
+
+def test_git_connects_to_the_address_it_checked(client, empty):
+    """DNS rebinding: the name answers a public address to the check, and git must not
+    resolve it again to connect (which would reach the private one)."""
+    from tests.support.network import rebinding
+
+    with rebinding() as (public, private):
+        url = f"http://localhost:{public.port}/team/r.git"
+        checked = link(client, empty, {"path": f"{url} [a.zip]"})
+    assert checked["status"] == "failed"  # the "public" host is no git server
+    assert private.requests == []
+    assert public.requests == [("GET", "/team/r.git/info/refs?service=git-upload-pack")]
+
+
+def test_ssh_connects_to_the_address_it_checked(client, empty, monkeypatch, tmp_path):
+    """ssh is told the checked address (HostName), and checks the key under the name."""
+    from tests.support.network import PUBLIC, rebinding
+
+    called = tmp_path / "ssh-arguments"
+    fake_ssh = tmp_path / "fake-ssh"
+    fake_ssh.write_text(f'#!/bin/sh\necho "$@" > {called}\nexit 255\n')
+    fake_ssh.chmod(0o755)
+    monkeypatch.setenv("GIT_SSH_COMMAND", str(fake_ssh))
+    with rebinding():
+        checked = link(client, empty, {"path": "git@localhost:team/r.git [a.zip]"})
+    assert checked["status"] == "failed"
+    arguments = called.read_text().split()
+    assert arguments[:4] == ["-o", f"HostName={PUBLIC}", "-o", "HostKeyAlias=localhost"]
+    assert "git@localhost" in arguments
+
+
+def test_a_link_made_before_its_name_rebinds_is_refused_when_pushed(client, empty):
+    """Checked at every operation, not only when linked."""
+    from tests.support.network import rebinding
+
+    with rebinding() as (public, private):
+        link(client, empty, {"path": f"http://localhost:{public.port}/r.git [a.zip]"})
+    pushed = push(client, empty)
+    assert pushed["status"] == "failed" and "not a public one" in pushed["stderr"]
+    assert private.requests == []

@@ -544,6 +544,19 @@ def test_a_private_url_is_refused_by_default(api, web):
     assert "not a public" in message
 
 
+def test_a_remote_file_comes_from_the_address_that_was_checked(api):
+    """DNS rebinding: the download must not resolve the name again to connect."""
+    from tests.support.network import rebinding
+
+    with rebinding(content=jpeg(shade=5)) as (public, private):
+        task_id = api.new_task()
+        url = f"http://localhost:{public.port}/photo.jpg"
+        response = api.post_data(task_id, **form_fields("remote_files", [url]))
+        assert response.status_code == 202, response.text
+        assert api.wait(task_id) == {"state": "Finished", "message": ""}
+    assert private.requests == [] and public.requests == [("GET", "/photo.jpg")]
+
+
 def test_a_remote_file_is_downloaded_when_private_urls_are_allowed(api_with, web):
     api = api_with(allow_private_urls=True)
     task_id = api.new_task()
