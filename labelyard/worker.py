@@ -28,6 +28,7 @@ BUILT_IN_HANDLER_MODULES: tuple[str, ...] = (
     "labelyard.services.dataset_versions",
     "labelyard.services.deliveries",
     "labelyard.services.git",
+    "labelyard.services.backups",
 )
 
 

@@ -108,37 +108,53 @@ def export(
     chosen = find(format_name, exporting=True)
     stamp = _stamp(uow, actor, scope, object_id)
     sweep_expired(uow, storage, ttl)
-    target = f"{scope}:{object_id}"
+    params = {"scope": scope, "id": object_id, "format": chosen.display_name,
+              "images": with_images, "stamp": stamp}  # fmt: skip
+    return fresh_or_started(
+        uow, runner, actor, kind=EXPORT, target=f"{scope}:{object_id}", params=params,
+        same=("format", "images"), ttl=ttl, what="export",
+    )  # fmt: skip
+
+
+def fresh_or_started(
+    uow: UnitOfWork,
+    runner: operations.OperationRunner,
+    actor: Actor,
+    *,
+    kind: str,
+    target: str,
+    params: dict[str, Any],
+    same: tuple[str, ...],
+    ttl: timedelta,
+    what: str,
+) -> ExportState:
+    """The newest operation of ``kind`` on ``target`` whose params hold the same values
+    under ``same``: running, or finished and younger than ``ttl``, while its ``stamp``
+    is ``params``'s; else a new one, started. One that failed is said once (ExportFailed,
+    about ``what``), and the next request starts another."""
+    # Decided in a writer's transaction, so that two requests at once start one.
+    uow.start_writing()
     latest = None
     for operation in uow.session.scalars(
         select(Operation)
-        .where(Operation.target == target, Operation.kind == EXPORT)
+        .where(Operation.target == target, Operation.kind == kind)
         .order_by(Operation.created.desc())
         .limit(RECENT)
     ):
-        params = operation.params
-        if params.get("format") == chosen.display_name and params.get("images") == with_images:
+        if all(operation.params.get(key) == params[key] for key in same):
             latest = operation
             break
-    if latest is not None and latest.params.get("stamp") == stamp:
+    if latest is not None and latest.params.get("stamp") == params["stamp"]:
         status = OperationStatus(latest.status)
-        fresh = utcnow() - latest.created < ttl
         if status in (OperationStatus.QUEUED, OperationStatus.STARTED):
             return ExportState("running", latest)
-        if status == OperationStatus.FINISHED and fresh:
+        if status == OperationStatus.FINISHED and utcnow() - latest.created < ttl:
             return ExportState("ready", latest)
         if status == OperationStatus.FAILED and not latest.params.get("reported"):
             latest.params = latest.params | {"reported": True}
             uow.commit()
-            raise ExportFailed(f"The export failed: {latest.message}")
-    operation = operations.create(
-        uow,
-        kind=EXPORT,
-        params={"scope": scope, "id": object_id, "format": chosen.display_name,
-                "images": with_images, "stamp": stamp},
-        owner_id=actor.id,
-        target=target,
-    )  # fmt: skip
+            raise ExportFailed(f"The {what} failed: {latest.message}")
+    operation = operations.create(uow, kind=kind, params=params, owner_id=actor.id, target=target)
     uow.commit()
     runner.submit(operation.id)
     return ExportState("started", operation)

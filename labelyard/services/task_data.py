@@ -217,7 +217,7 @@ def attach_data(context: OperationContext) -> dict[str, Any]:
             # Unsaved assets get stand-in ids until they are inserted.
             for index, asset in enumerate(a for a in assets if a.id is None):
                 asset.id = -(index + 1)
-            plan = _plan(snapshot, assets, request)
+            plan = plan_frames(snapshot, assets, request)
             chunk_size = (
                 snapshot.chunk_size
                 or request.chunk_size
@@ -331,7 +331,9 @@ def _dataset_for(uow: UnitOfWork, task: Task, plan: Plan, prefix: str | None) ->
     return dataset
 
 
-def _plan(task: TaskSnapshot, assets: list[Asset], request: DataRequest) -> Plan:
+def plan_frames(task: TaskSnapshot, assets: list[Asset], request: DataRequest) -> Plan:
+    """The frames ``assets`` give, cut and ordered as ``request`` says: what the data
+    operation records, and what a backup checks it can be restored by."""
     if not assets:
         raise UserFacingError("No media files were given.")
     videos = [a for a in assets if a.kind == AssetKind.VIDEO]

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
+from labelyard.api.cvat_v1 import backups as backup_routes
 from labelyard.api.cvat_v1.schemas import JobOut, TaskOut
 from labelyard.api.deps import ActorDep, ChangingActorDep, IdQuery, LinksDep, UowDep
 from labelyard.api.pagination import Page, PageDep, paginate
@@ -45,17 +47,51 @@ def list_tasks(
     return paginate(uow.session, stmt, page, request, lambda t: TaskOut.of(t, links))
 
 
-@router.post("", status_code=201, response_model=TaskOut)
-def create_task(body: tasks.TaskCreate, actor: ActorDep, uow: UowDep, links: LinksDep) -> TaskOut:
+@router.post(
+    "",
+    status_code=201,
+    response_model=TaskOut | backup_routes.TaskRestored,
+    responses=backup_routes.IMPORT_RESPONSES,
+    openapi_extra=backup_routes.CREATE_BODY,
+)
+async def create_task(
+    body: Annotated[tasks.TaskCreate | None, Depends(backup_routes.read_task_body)],
+    request: Request,
+    actor: ActorDep,
+    uow: UowDep,
+    links: LinksDep,
+    action: backup_routes.ImportAction = None,
+    rq_id: backup_routes.RqId = None,
+) -> Any:
     """Create a task without data; with ``source_task_id``, a copy of that task: its
-    project, labels, workflow settings and team (seed 000)."""
-    task = tasks.create_task(uow, actor, body)
-    uow.session.refresh(task)
-    return TaskOut.of(task, links)
+    project, labels, workflow settings and team (seed 000). With ``action=import``:
+    restore the backup sent as a multipart ``task_file`` into a new task of yours (202
+    with an ``rq_id``); the same call with that ``rq_id`` polls it: 202, 201 with the new
+    task's ``id``, or 400 with why the backup was refused."""
+    if body is None:
+        return await backup_routes.imported(request, uow, actor, rq_id)
+
+    def create(data: tasks.TaskCreate) -> TaskOut:
+        task = tasks.create_task(uow, actor, data)
+        uow.session.refresh(task)
+        return TaskOut.of(task, links)
+
+    return await run_in_threadpool(create, body)
 
 
-@router.get("/{task_id:int}", response_model=TaskOut)
-def read_task(task_id: int, actor: ActorDep, uow: UowDep, links: LinksDep) -> TaskOut:
+@router.get("/{task_id:int}", response_model=TaskOut, responses=backup_routes.EXPORT_RESPONSES)
+def read_task(
+    task_id: int,
+    request: Request,
+    actor: ActorDep,
+    uow: UowDep,
+    links: LinksDep,
+    action: backup_routes.ExportAction = None,
+) -> Any:
+    """The task. With ``action=export``: a backup of it, its media, labels, jobs and
+    annotations (202 while it is made, 201 when ready); ``action=download`` sends it."""
+    if action is not None:
+        return backup_routes.exported(request, uow, actor, task_id, action)
     return TaskOut.of(tasks.get_task(uow, actor, task_id), links)
 
 

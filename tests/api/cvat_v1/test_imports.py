@@ -14,27 +14,9 @@ from labelyard.domain import Operation
 from labelyard.services.imports import IMPORT
 from tests.api.cvat_v1.test_exchange import annotations, export, put, stored
 from tests.api.cvat_v1.test_exchange import yard as yard  # a fixture
+from tests.support.runners import HeldRunner
 
 API = "/api/v1"
-
-
-class HeldRunner:
-    """Keeps submitted operations until ``release``: an import that stays queued."""
-
-    def __init__(self, runner: Any) -> None:
-        self.runner = runner
-        self.held: list[str] = []
-
-    def submit(self, operation_id: str) -> None:
-        self.held.append(operation_id)
-
-    def release(self) -> None:
-        for operation_id in self.held:
-            self.runner.submit(operation_id)
-        self.held.clear()
-
-    def shutdown(self) -> None:
-        self.runner.shutdown()
 
 
 def imports_started(app) -> int:

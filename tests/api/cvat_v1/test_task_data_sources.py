@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 from labelyard.app import create_app
 from labelyard.config import Settings
 from tests.support.media import jpeg, mp4
+from tests.support.runners import HeldRunner
 
 API = "/api/v1"
 MiB = 1024**2
@@ -387,26 +388,6 @@ def test_sorting_method_orders_the_frames(api, method, expected):
 
 
 # --- one data operation at a time -----------------------------------------------------
-
-
-class HeldRunner:
-    """Keeps submitted operations queued until ``release``: the first request's operation
-    is certainly still queued when the second request arrives."""
-
-    def __init__(self, runner: Any) -> None:
-        self.runner = runner
-        self.held: list[str] = []
-
-    def submit(self, operation_id: str) -> None:
-        self.held.append(operation_id)
-
-    def release(self) -> None:
-        for operation_id in self.held:
-            self.runner.submit(operation_id)
-        self.held = []
-
-    def shutdown(self) -> None:
-        self.runner.shutdown()
 
 
 def test_a_second_post_while_the_first_is_queued_is_a_409(api, app):
