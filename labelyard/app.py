@@ -25,6 +25,7 @@ from labelyard.api.cvat_v1 import annotations as annotation_routes
 from labelyard.api.cvat_v1 import git as git_routes
 from labelyard.api.cvat_v1 import router as cvat_v1_router
 from labelyard.api.datasets_v1 import router as datasets_v1_router
+from labelyard.api.nul_bytes import RefuseNulBytes
 from labelyard.api.storage_urls import router as storage_urls_router
 from labelyard.config import Settings
 from labelyard.services import operations
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
 
     errors.install(app)
+    app.add_middleware(RefuseNulBytes)
     app.add_middleware(
         BodyLimit,
         limit=settings.max_request_bytes,

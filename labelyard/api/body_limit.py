@@ -36,9 +36,9 @@ class BodyLimit:
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None:
             if not _DIGITS.fullmatch(length.strip()):
-                await _refuse(send, 400, "Content-Length is not a number.")
+                await refuse(send, 400, "Content-Length is not a number.")
             elif int(length) > limit:
-                await _refuse(send, 413, _too_large(limit))
+                await refuse(send, 413, _too_large(limit))
             else:
                 await self.app(scope, receive, send)
             return
@@ -73,15 +73,18 @@ class BodyLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await _refuse(send, 413, _too_large(limit))
+            await refuse(send, 413, _too_large(limit))
 
 
 def _too_large(limit: int) -> str:
     return f"The request body is larger than {limit} bytes."
 
 
-async def _refuse(send: Send, status: int, detail: str) -> None:
-    body = orjson.dumps({"detail": detail})
+async def refuse(
+    send: Send, status: int, detail: str, fields: dict[str, list[str]] | None = None
+) -> None:
+    """Answer with a JSON error (the app never sees the request)."""
+    body = orjson.dumps({"detail": detail, **(fields or {})})
     await send(
         {
             "type": "http.response.start",

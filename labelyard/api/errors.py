@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from labelyard.adapters.media.errors import MediaError
 from labelyard.formats.registry import FormatDisabled
@@ -124,6 +124,15 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": "The change conflicts with existing data; reload and retry."},
             status_code=409,
+        )
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database cannot hold that validation let through; nothing was kept.
+        log.warning("data error: %s", exc.orig)
+        return JSONResponse(
+            {"detail": "A value does not fit what the server stores (too large, or a NUL byte)."},
+            status_code=400,
         )
 
     @app.exception_handler(Exception)

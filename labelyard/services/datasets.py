@@ -15,7 +15,7 @@ from labelyard.domain.datasets import NAME_MAX
 from labelyard.services import access, ingest, operations
 from labelyard.services.access import Actor
 from labelyard.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from labelyard.services.fields import Id, WriteModel, is_id
+from labelyard.services.fields import Id, WriteModel, is_id, one_line
 from labelyard.services.listing import icontains, order_by
 from labelyard.services.operations import OperationContext, UserFacingError
 from labelyard.services.uow import UnitOfWork
@@ -179,7 +179,11 @@ def start_upload(
     if not sources:
         raise InvalidInput.on("files", "Give files, remote_files or server_files.")
     count = uow.session.scalar(select(func.count()).where(Batch.dataset_id == dataset.id)) or 0
-    name = (batch_name or "").strip() or f"batch-{count + 1}"
+    name = one_line((batch_name or "").strip(), "name") or f"batch-{count + 1}"
+    for source in sources:
+        if source["kind"] in ("share", "remote"):
+            field = "server_files" if source["kind"] == "share" else "remote_files"
+            one_line(source.get("path") or source.get("url") or "", field)
     if len(name) > NAME_MAX:
         raise InvalidInput.on("name", f"At most {NAME_MAX} characters.")
     if uow.session.scalar(

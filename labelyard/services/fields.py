@@ -50,6 +50,28 @@ def _storable(value: Any, depth: int = 0) -> Any:
 JsonObject = Annotated[dict[str, Any], AfterValidator(_storable)]
 
 
+CONTROL_CHARACTERS = "Control characters (a NUL byte, a newline...) cannot be in it."
+
+
+def _no_control_characters(value: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(CONTROL_CHARACTERS)
+    return value
+
+
+def one_line(value: str, path: str) -> str:
+    """``value``, or InvalidInput on ``path`` when it holds control characters (what a
+    name or a path read from a form, not a model, is checked with)."""
+    try:
+        return _no_control_characters(value)
+    except ValueError:
+        raise InvalidInput.on(path, CONTROL_CHARACTERS) from None
+
+
+# A path or URL a client names: one line of text, as long as a path may be.
+PathText = Annotated[str, Field(max_length=4096), AfterValidator(_no_control_characters)]
+
+
 def is_id(value: int) -> bool:
     return 0 < value <= MAX_INT
 
@@ -81,7 +103,22 @@ class WriteModel(BaseModel):
             present = sorted(name for name in cls.read_only if name in data)
             if present:
                 raise ReadOnlyFields(present)
+            _refuse_nul_bytes(data, "")
         return data
+
+
+def _refuse_nul_bytes(value: Any, path: str) -> None:
+    """No text the server keeps may hold a NUL byte (PostgreSQL's text cannot)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInput.on(path or "non_field_errors", "A NUL byte cannot be in text.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul_bytes(key, path)
+            _refuse_nul_bytes(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_nul_bytes(item, f"{path}.{index}" if path else str(index))
 
 
 def _user_ref(value: Any) -> Any:

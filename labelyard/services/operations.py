@@ -79,7 +79,7 @@ class OperationContext:
         self._last_progress = now
         values: dict[str, Any] = {"progress": min(max(fraction, 0.0), 1.0), "heartbeat": utcnow()}
         if message is not None:
-            values["message"] = message
+            values["message"] = storable(message)
         if details is not None:
             values["details"] = details
         with self.uow() as uow:
@@ -202,7 +202,7 @@ def fail_unfinished(uow: UnitOfWork, message: str, *, stale_after: timedelta | N
 
 def _finish(operation: Operation, status: OperationStatus, message: str) -> None:
     operation.status = status
-    operation.message = message
+    operation.message = storable(message)
     operation.finished = utcnow()
 
 
@@ -263,6 +263,12 @@ def execute(
     finally:
         stop.set()
         beat.join()
+
+
+def storable(message: str) -> str:
+    """``message`` as a text column holds it: a NUL byte (a file name may carry one into
+    a message) is written out, which PostgreSQL's text could not store."""
+    return message.replace("\x00", "\\x00")
 
 
 class UserFacingError(Exception):

@@ -31,7 +31,7 @@ from labelyard.domain.datasets import new_storage_prefix
 from labelyard.services import access, ingest, jobs, operations
 from labelyard.services.access import Actor
 from labelyard.services.errors import Conflict, InvalidInput, PermissionDenied
-from labelyard.services.fields import MAX_INT
+from labelyard.services.fields import MAX_INT, PathText
 from labelyard.services.frames import (
     QUALITIES,
     AssetFiles,
@@ -71,8 +71,8 @@ class DataRequest(BaseModel):
     sorting_method: Literal["lexicographical", "natural", "predefined", "random"] = (
         "lexicographical"
     )
-    server_files: list[str] = Field(default_factory=list, max_length=100_000)
-    remote_files: list[str] = Field(default_factory=list, max_length=10_000)
+    server_files: list[PathText] = Field(default_factory=list, max_length=100_000)
+    remote_files: list[PathText] = Field(default_factory=list, max_length=10_000)
     dataset_ids: list[int] = Field(default_factory=list, max_length=1)
     client_files: list[str] = Field(default_factory=list)
 

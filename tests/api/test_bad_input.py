@@ -507,3 +507,42 @@ def test_a_refused_batch_of_logs_stores_no_event(client, world, factory):
     body = [{"name": "good", "time": NOW}, {"name": "bad", "time": "2024-05-01T10:00:00"}]
     assert_refused(send(client, world, "POST", "/server/logs", body), 400, "1.time")
     assert count(factory, ClientEvent) == 0
+
+
+# --- NUL bytes: no text the server keeps may hold one (PostgreSQL's text cannot) ---------
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "named"),
+    [
+        ("/tasks", {"name": "a\x00b"}, "name"),
+        ("/projects", {"search": "\x00"}, "search"),
+        ("/users", {"username": "x", "page\x00": "1"}, "page\\x00"),
+        ("/server/share", {"directory": "/\x00"}, "directory"),
+    ],
+)
+def test_a_nul_byte_in_a_query_parameter_is_refused_naming_it(client, world, path, params, named):
+    response = client.get(world.path(path), headers=world.headers, params=params)
+    assert response.status_code == 400, response.text
+    assert named in response.json() and "NUL" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "named"),
+    [
+        ("POST", "/projects", {"name": "a\x00b"}, "name"),
+        ("PATCH", "/tasks/{task}", {"name": "t", "bug_tracker": "\x00"}, "bug_tracker"),
+        ("POST", "/tasks", {"name": "n", "labels": [{"name": "c\x00r"}]}, "labels.0.name"),
+        ("POST", "/server/logs", [{"name": "e", "time": NOW, "payload": {"k": "\x00"}}],
+         "payload.k"),
+    ],
+)  # fmt: skip
+def test_a_nul_byte_in_a_body_is_refused_naming_the_field(
+    client, world, factory, method, path, body, named
+):
+    tasks = count(factory, Task)
+    response = client.request(method, world.path(path), headers=world.headers, json=body)
+    assert response.status_code == 400, response.text
+    assert named in response.json(), response.json()
+    assert (count(factory, Task), count(factory, ClientEvent)) == (tasks, 0)
+    assert read(client, world, "/tasks/{task}")["bug_tracker"] == ""

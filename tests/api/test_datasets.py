@@ -141,3 +141,19 @@ def test_someone_elses_dataset_cannot_be_bound(client, factory):
         data={"dataset_ids[0]": str(dataset["id"])},
     )
     assert response.status_code == 400 and "dataset_ids" in response.json()
+
+
+def test_a_batch_name_or_path_with_control_characters_is_refused(client, factory):
+    headers = factory.headers(factory.user("owner"))
+    dataset = make_dataset(client, headers)
+    url = f"{API}/datasets/{dataset['id']}/batchs"
+    image = {"files": ("a.jpg", jpeg(), "image/jpeg")}
+    for data, named in (
+        ({"name": "b\x00"}, "name"),
+        ({"server_files[0]": "a\x00.jpg"}, "server_files"),
+        ({"remote_files[0]": "https://example.com/a\n.jpg"}, "remote_files"),
+    ):
+        response = client.post(url, headers=headers, data=data, files=image)
+        assert response.status_code == 400 and named in response.json(), response.text
+    batches = client.get(f"{API}/datasets/{dataset['id']}", headers=headers).json()
+    assert batches["item_count"] == 0

@@ -62,6 +62,14 @@ def test_a_handler_failure_keeps_its_message(app):
     assert (operation.status, operation.message) == ("failed", "cat.jpg: the image is truncated")
 
 
+def test_a_message_naming_a_file_with_a_nul_byte_is_kept_written_out(app):
+    # PostgreSQL's text holds no NUL byte: the failure must still be recorded.
+    operation = wait_done(app, submit(app, "test.fail", {"file": "c\x00t.jpg"}))
+    assert (operation.status, operation.message) == (
+        "failed", "c\\x00t.jpg: the image is truncated",
+    )  # fmt: skip
+
+
 def test_a_bug_is_reported_without_its_internals(app):
     operation = wait_done(app, submit(app, "test.crash"))
     assert operation.status == "failed"

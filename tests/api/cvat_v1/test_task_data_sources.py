@@ -447,13 +447,15 @@ def test_a_share_directory_that_cannot_exist_is_a_400(api_with, share, directory
     assert refused.status_code == 400 and "directory" in refused.json(), refused.text
 
 
-@pytest.mark.parametrize("name", ["c" * 300 + ".jpg", "more/c.jpg\x00"])
-def test_a_share_file_name_that_cannot_exist_fails_the_data(api_with, share, name):
+@pytest.mark.parametrize(
+    ("name", "named"), [("c" * 300 + ".jpg", "c" * 40), ("more/c.jpg\x00", "server_files.1")]
+)
+def test_a_share_file_name_that_cannot_exist_is_refused(api_with, share, name, named):
     api = api_with(share_dir=share)
     task_id = api.new_task()
     datasets_before = api.dataset_count()
     response = api.post_data(task_id, **form_fields("server_files", ["a.jpg", name]))
-    assert_refused_cleanly(api, task_id, datasets_before, response, (name[:40],))
+    assert_refused_cleanly(api, task_id, datasets_before, response, (named,))
 
 
 def test_a_task_from_share_files(api_with, share):
