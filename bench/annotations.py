@@ -45,8 +45,8 @@ from sqlalchemy.orm import Session
 from labelyard.app import create_app
 from labelyard.config import Settings
 from labelyard.domain import Task
+from labelyard.services import annotation_body, auth, jobs
 from labelyard.services import annotations as job_annotations
-from labelyard.services import auth, jobs
 from labelyard.services.access import Actor
 from labelyard.services.uow import UnitOfWork
 
@@ -494,7 +494,7 @@ def timed(function: Callable[[], Any]) -> tuple[float, Any]:
 
 def put_anatomy(world: World, body: bytes, add: Callable[[str, float, str], None]) -> None:
     """The parts of a PUT that can be run alone."""
-    seconds, decoded = timed(lambda: job_annotations.decode(body))
+    seconds, decoded = timed(lambda: annotation_body.decode(body))
     add("PUT: decode and type-check the body (msgspec)", seconds, "")
     seconds, _ = timed(lambda: json.loads(body))
     add("     for scale: json.loads of the body", seconds, "(not used)")

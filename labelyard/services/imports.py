@@ -35,7 +35,7 @@ from labelyard.collector import paused_collector
 from labelyard.domain import Operation, OperationStatus, utcnow
 from labelyard.formats import cvat_xml, mapping, streaming
 from labelyard.formats.registry import Format, find
-from labelyard.services import access, operations, task_annotations
+from labelyard.services import access, annotation_body, operations, task_annotations
 from labelyard.services import annotations as job_annotations
 from labelyard.services.access import Actor
 from labelyard.services.errors import Conflict, InvalidInput, NotFound
@@ -282,19 +282,19 @@ def _check_detected(chosen: Format, source: Path) -> None:
         raise ValueError(f"it looks like {', '.join(sorted(detected))}")
 
 
-def _converted(chunks: streaming.Chunks) -> job_annotations.AnnotationsIn:
-    """The objects checked as ``job_annotations.convert`` checks them, a chunk at a time:
+def _converted(chunks: streaming.Chunks) -> annotation_body.AnnotationsIn:
+    """The objects checked as ``annotation_body.convert`` checks them, a chunk at a time:
     an import of 500,000 boxes would otherwise hold every one as a dict and as a checked
     object at once. An error names the object by its place among all of its kind."""
-    checked: dict[str, list[Any]] = {kind: [] for kind in job_annotations.KINDS}
+    checked: dict[str, list[Any]] = {kind: [] for kind in annotation_body.KINDS}
     with paused_collector():
         for kind, chunk in chunks:
             try:
-                converted = job_annotations.convert({kind: chunk})
+                converted = annotation_body.convert({kind: chunk})
             except InvalidInput as exc:
                 raise _placed(exc, kind, len(checked[kind])) from None
             checked[kind] += converted.objects()[kind]
-    return job_annotations.AnnotationsIn(
+    return annotation_body.AnnotationsIn(
         tags=checked["tags"], shapes=checked["shapes"], tracks=checked["tracks"]
     )
 

@@ -511,7 +511,7 @@ def test_chunks_are_checked_as_one_body():
     with pytest.raises(InvalidInput) as refused:
         imports._converted(chunks)
     with pytest.raises(InvalidInput) as whole:
-        imports.job_annotations.convert({"shapes": [good, good, good, good | {"frame": -1}]})
+        imports.annotation_body.convert({"shapes": [good, good, good, good | {"frame": -1}]})
     assert refused.value.fields == whole.value.fields
     body = imports._converted(iter([("shapes", [good]), ("shapes", [good]), ("tracks", [])]))
     assert len(body.shapes) == 2

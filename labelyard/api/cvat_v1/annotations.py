@@ -16,9 +16,10 @@ from labelyard.api.responses import MediaFileResponse
 from labelyard.api.uploads import stage_uploads
 from labelyard.collector import pause_collector
 from labelyard.domain import OperationStatus
+from labelyard.services import annotation_body, exchange, imports, task_annotations
 from labelyard.services import annotations as job_annotations
-from labelyard.services import exchange, imports, task_annotations
-from labelyard.services.annotations import Annotations, AnnotationsIn
+from labelyard.services.annotation_body import AnnotationsIn
+from labelyard.services.annotations import Annotations
 from labelyard.services.errors import InvalidInput
 from labelyard.services.uow import UnitOfWork
 
@@ -27,7 +28,7 @@ router = APIRouter(tags=["annotations"], dependencies=[Depends(pause_collector)]
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=64)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 SCHEMA_REF = "#/components/schemas/{name}"
-BODY_SCHEMA, BODY_COMPONENTS = job_annotations.body_schemas(SCHEMA_REF)
+BODY_SCHEMA, BODY_COMPONENTS = annotation_body.body_schemas(SCHEMA_REF)
 # The body is read and decoded by the service's own decoder, not by FastAPI: this is
 # what the OpenAPI document says of it.
 DOCUMENTED_BODY: dict[str, Any] = {
@@ -60,7 +61,7 @@ def _decoded_body(
     # of work (listed after it) takes the database's write lock.
     if "format" in request.query_params:
         return None
-    return job_annotations.decode(raw)
+    return annotation_body.decode(raw)
 
 
 async def _annotation_file(request: Request) -> UploadFile | None:

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from labelyard.adapters.media.sorting import SORTING_METHODS, sort_names
 from labelyard.domain import Asset, AssetKind, Job, Task, TaskFrame, User
+from labelyard.services import annotation_body, ingest
 from labelyard.services import annotations as job_annotations
-from labelyard.services import ingest
 from labelyard.services.access import Actor
 from labelyard.services.backups import layout
 from labelyard.services.frames import AssetFiles, frame_refs, load_assets
@@ -154,7 +154,7 @@ def _write_annotations(
             objects = job_annotations.load_objects(uow, job_id)
             out.write(b"," if index else b"")
             out.write(b"{")
-            for k_index, kind in enumerate(job_annotations.KINDS):
+            for k_index, kind in enumerate(annotation_body.KINDS):
                 out.write(b"," if k_index else b"")
                 out.write(b'"%s":[' % kind.encode())
                 for o_index, (_, text) in enumerate(objects[kind]):

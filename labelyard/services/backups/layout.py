@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from labelyard.domain import JobStatus, Label, TaskState
-from labelyard.services import annotations as job_annotations
+from labelyard.services import annotation_body
 from labelyard.services.errors import InvalidInput
 from labelyard.services.fields import MAX_INT, Count
 from labelyard.services.labels import LabelIn
@@ -226,7 +226,7 @@ def named(item: dict[str, Any], labels: LabelsById) -> dict[str, Any]:
     return item
 
 
-def read_annotations(raw: Any, manifest: Manifest) -> list[job_annotations.AnnotationsIn]:
+def read_annotations(raw: Any, manifest: Manifest) -> list[annotation_body.AnnotationsIn]:
     """annotations.json as each job's checked annotations, with stand-in label and
     attribute ids (see ``numbered_provisionally``; ``renumber`` gives the real ones)."""
     if not isinstance(raw, list) or len(raw) != len(manifest.jobs):
@@ -240,9 +240,9 @@ def read_annotations(raw: Any, manifest: Manifest) -> list[job_annotations.Annot
         if not isinstance(job, dict):
             raise UserFacingError(f"{where}: expected an object with tags, shapes and tracks.")
         objects = {kind: _numbered(job.get(kind, []), labels, f"{where}: {kind}")
-                   for kind in job_annotations.KINDS}  # fmt: skip
+                   for kind in annotation_body.KINDS}  # fmt: skip
         try:
-            checked.append(job_annotations.convert(objects))
+            checked.append(annotation_body.convert(objects))
         except InvalidInput as exc:
             raise UserFacingError(f"{where}: {exc.detail}") from None
     return checked
@@ -290,7 +290,7 @@ def _spec_ids(specs: dict[str, int], where: str) -> Callable[[Any], list[dict[st
 
 
 def renumber(
-    body: job_annotations.AnnotationsIn, labels: dict[int, int], specs: dict[int, int]
+    body: annotation_body.AnnotationsIn, labels: dict[int, int], specs: dict[int, int]
 ) -> None:
     """Give ``body``'s objects the restored task's label and attribute ids in place of
     the stand-ins they were checked with."""

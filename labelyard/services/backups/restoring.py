@@ -20,8 +20,8 @@ from labelyard.adapters.media.archives import extract_archive
 from labelyard.adapters.media.errors import MediaError
 from labelyard.adapters.storage import InvalidKey, Storage, check_key
 from labelyard.domain import Asset, Operation, OperationStatus, Task, TaskFrame, User
+from labelyard.services import annotation_body, datasets, frames, ingest, jobs, task_data, tasks
 from labelyard.services import annotations as job_annotations
-from labelyard.services import datasets, frames, ingest, jobs, task_data, tasks
 from labelyard.services.access import Actor
 from labelyard.services.backups import layout
 from labelyard.services.errors import InvalidInput
@@ -39,7 +39,7 @@ class Backup:
     manifest: layout.Manifest
     task: tasks.TaskCreate
     data: task_data.DataRequest | None
-    annotations: list[job_annotations.AnnotationsIn]
+    annotations: list[annotation_body.AnnotationsIn]
 
 
 class _Collected:
