@@ -133,7 +133,8 @@ def _make_runner(settings: Settings, runtime: Runtime) -> OperationRunner:
 
 
 def _document_hand_decoded_bodies(app: FastAPI) -> None:
-    """Add the schemas of bodies that routes decode themselves to the OpenAPI document."""
+    """Add the schemas of bodies that routes decode themselves to the OpenAPI document,
+    and describe bad input as it is answered (400, not FastAPI's 422)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -142,6 +143,7 @@ def _document_hand_decoded_bodies(app: FastAPI) -> None:
             document.setdefault("components", {}).setdefault("schemas", {}).update(
                 annotation_routes.BODY_COMPONENTS
             )
+            errors.document_bad_input(document)
         return generate()
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.media import jpeg
+from tests.support.server import Server
 
 pytestmark = pytest.mark.e2e
 
@@ -44,54 +40,6 @@ LABELS = [
         ],
     },
 ]  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    def __init__(self, data_dir: Path, database_url: str) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = data_dir.parent / f"serve-{self.port}.log"
-        env = {
-            **os.environ,
-            "LABELYARD_DATA_DIR": str(data_dir),
-            "LABELYARD_DATABASE_URL": database_url,
-            "LABELYARD_ADMIN_USERNAME": "root",
-        }
-        env.pop("LABELYARD_ADMIN_PASSWORD", None)
-        command = [
-            str(Path(sys.executable).parent / "labelyard"),
-            "serve",
-            "--port",
-            str(self.port),
-        ]
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        self._wait()
-
-    def _wait(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"labelyard serve exited:\n{self.output()}")
-            try:
-                if httpx.get(f"{self.base}/api/v1/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError(f"labelyard serve did not answer:\n{self.output()}")
-
-    def output(self) -> str:
-        return self.log.read_text()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=15)
 
 
 @pytest.fixture

@@ -283,3 +283,15 @@ def test_schema_describes_publish_as_an_empty_202(client):
     (answer,) = [code for code in operation["get"]["responses"] if code.startswith("2")]
     assert answer == "202"
     assert "content" not in operation["get"]["responses"]["202"]
+
+
+def test_schema_documents_bad_input_as_the_400_it_is(client):
+    schema = client.get("/api/v1/schema").json()
+    responses = [op["responses"] for ops in schema["paths"].values() for op in ops.values()]
+    assert not any("422" in answers for answers in responses)
+    tasks = schema["paths"]["/api/v1/tasks"]["post"]["responses"]
+    assert tasks["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/BadInput"
+    }
+    refused = client.post("/api/v1/auth/login", json={"password": ""}).json()
+    assert isinstance(refused["detail"], str)
