@@ -185,7 +185,7 @@ def sweep_expired(
     return len(expired)
 
 
-def download(uow: UnitOfWork, operation: Operation) -> tuple[str, str]:
+def download(operation: Operation) -> tuple[str, str]:
     """The storage key and file name of a finished export."""
     result = operation.result or {}
     return result["key"], result["filename"]

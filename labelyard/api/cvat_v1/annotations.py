@@ -8,11 +8,11 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
 from labelyard.api.deps import ActorDep, UowDep
-from labelyard.api.responses import MediaFileResponse
+from labelyard.api.responses import export_answer
 from labelyard.api.uploads import stage_uploads
 from labelyard.collector import pause_collector
 from labelyard.domain import OperationStatus
@@ -112,16 +112,7 @@ def _exported(
         with_images=with_images, ttl=timedelta(hours=settings.export_ttl_hours),
         storage=request.app.state.storage,
     )  # fmt: skip
-    if state.status != "ready":
-        return JSONResponse({"rq_id": state.operation.id}, status_code=202)
-    if action != "download":
-        return JSONResponse({"rq_id": state.operation.id}, status_code=201)
-    key, filename = exchange.download(uow, state.operation)
-    storage = request.app.state.storage
-    local = storage.local_path(key)
-    if local is None:
-        return RedirectResponse(storage.signed_url(key, filename=filename), status_code=302)
-    return MediaFileResponse(local, media_type="application/zip", filename=filename)
+    return export_answer(request.app.state.storage, state, action)
 
 
 def _imported(

@@ -13,13 +13,13 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from labelyard.api.errors import validation_fields
-from labelyard.api.responses import MediaFileResponse
+from labelyard.api.responses import export_answer
 from labelyard.api.uploads import stage_uploads
 from labelyard.domain import Operation, OperationStatus
 from labelyard.services import backups
@@ -169,15 +169,7 @@ def exported(
         uow, request.app.state.runner, actor, task_id,
         ttl=timedelta(hours=settings.export_ttl_hours), storage=storage,
     )  # fmt: skip
-    if state.status != "ready":
-        return JSONResponse({"rq_id": state.operation.id}, status_code=202)
-    if action != "download":
-        return JSONResponse({"rq_id": state.operation.id}, status_code=201)
-    key, filename = backups.download(uow, state.operation)
-    local = storage.local_path(key)
-    if local is None:
-        return RedirectResponse(storage.signed_url(key, filename=filename), status_code=302)
-    return MediaFileResponse(local, media_type="application/zip", filename=filename)
+    return export_answer(storage, state, action)
 
 
 # --- POST tasks?action=import ----------------------------------------------------------

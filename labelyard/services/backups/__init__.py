@@ -50,11 +50,6 @@ def export(
     )  # fmt: skip
 
 
-def download(uow: UnitOfWork, operation: Operation) -> tuple[str, str]:
-    """The storage key and file name of a finished backup."""
-    return exchange.download(uow, operation)
-
-
 def check_can_import(actor: Actor) -> None:
     """Refuse before the file is received: restoring creates a task."""
     if not access.can_create_task(actor):
