@@ -19,6 +19,7 @@ from labelyard import __version__
 from labelyard.adapters.db.engine import WalCheckpointer, make_engine, migrate
 from labelyard.adapters.queue.inprocess import InProcessRunner
 from labelyard.adapters.queue.rq import RqRunner
+from labelyard.adapters.storage import load_or_create_secret
 from labelyard.api import errors
 from labelyard.api.body_limit import BodyLimit
 from labelyard.api.cvat_v1 import annotations as annotation_routes
@@ -26,9 +27,12 @@ from labelyard.api.cvat_v1 import git as git_routes
 from labelyard.api.cvat_v1 import router as cvat_v1_router
 from labelyard.api.datasets_v1 import router as datasets_v1_router
 from labelyard.api.nul_bytes import RefuseNulBytes
+from labelyard.api.platform_v1 import PREFIX as PLATFORM_PREFIX
+from labelyard.api.platform_v1 import router as platform_v1_router
 from labelyard.api.storage_urls import router as storage_urls_router
 from labelyard.config import Settings
 from labelyard.services import operations
+from labelyard.services.keyset import CursorCodec
 from labelyard.services.operations import OperationRunner
 from labelyard.services.throttle import DatabaseFailures, RedisFailures, SignInThrottle
 from labelyard.services.uow import UnitOfWork
@@ -82,6 +86,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.runtime = runtime
     app.state.runner = runner
     app.state.signer = runtime.signer
+    app.state.cursors = CursorCodec(load_or_create_secret(settings))
     app.state.storage = runtime.storage
     app.state.throttle = SignInThrottle(
         RedisFailures(Redis.from_url(settings.redis_url))
@@ -104,6 +109,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(cvat_v1_router, prefix=API_PREFIX)
     app.include_router(datasets_v1_router, prefix=API_PREFIX)
     app.include_router(storage_urls_router, prefix=API_PREFIX)
+    app.include_router(platform_v1_router, prefix=PLATFORM_PREFIX)
     # CVAT serves its git integration at the root; the /api/v1 copy is for clients and
     # proxies that know only the API's prefix.
     app.include_router(git_routes.router)

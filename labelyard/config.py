@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     sign_in_failure_window_seconds: float = Field(
         default=300, gt=0, description="The window failed sign-ins are counted over."
     )
+    lease_seconds: float = Field(
+        default=900,
+        gt=0,
+        description="How long a claimed work item stays its worker's without a write or "
+        "another `start`; then it returns to its stage's queue.",
+    )
     max_request_bytes: int = Field(
         default=10 * 1024 * 1024,
         description="Largest JSON or form body accepted outside uploads.",

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session, sessionmaker
 
-from labelyard.domain import ApiToken, Job, Label, Project, Task, User
+from labelyard.domain import ApiToken, Asset, Batch, Dataset, Job, Label, Project, Task, User
 from labelyard.services import jobs
 from labelyard.services.auth import _digest, new_token_key
 from labelyard.services.uow import UnitOfWork
@@ -119,3 +119,32 @@ class Factory:
         with self.uow() as uow:
             task = uow.session.get_one(Task, task.id)
             return [job for segment in task.segments for job in segment.jobs]
+
+    def dataset(
+        self, owner: User | None, images: int = 3, *, name: str = "dataset", space_id: int = 1
+    ) -> tuple[Dataset, list[Asset]]:
+        """A ready dataset of ``images`` image assets (rows only: nothing is stored)."""
+        with self.uow() as uow:
+            dataset = Dataset(
+                name=name, owner_id=owner.id if owner else None, status="ready", space_id=space_id
+            )
+            batch = Batch(name="batch-1")
+            dataset.batches.append(batch)
+            uow.session.add(dataset)
+            uow.flush()
+            assets = [
+                Asset(
+                    dataset_id=dataset.id,
+                    batch_id=batch.id,
+                    name=f"image_{number:05d}.jpg",
+                    kind="image",
+                    storage_key=f"{dataset.storage_prefix}/image_{number:05d}.jpg",
+                    size_bytes=1000,
+                    width=640,
+                    height=480,
+                )
+                for number in range(images)
+            ]
+            uow.session.add_all(assets)
+            uow.commit()
+            return dataset, assets

@@ -19,6 +19,7 @@ from labelyard.domain.jobs import Job, JobStatus, Segment
 from labelyard.domain.labels import AttributeSpec, InputType, Label
 from labelyard.domain.operations import Operation, OperationStatus
 from labelyard.domain.projects import Project
+from labelyard.domain.spaces import DEFAULT_SPACE_ID, Space, SpaceMember
 from labelyard.domain.tasks import Task, TaskFrame, TaskState, TaskTeamMember, TeamRole
 from labelyard.domain.users import (
     ApiToken,
@@ -28,12 +29,30 @@ from labelyard.domain.users import (
     User,
     UserGroup,
 )
+from labelyard.domain.workflow import (
+    DEFAULT_BATCH,
+    DEFAULT_STAGES,
+    Assignment,
+    Outcome,
+    Signal,
+    Stage,
+    WorkBatch,
+    Workflow,
+    WorkItem,
+    WorkKind,
+    WorkSignal,
+    WorkStatus,
+)
 
 __all__ = [
+    "DEFAULT_BATCH",
+    "DEFAULT_SPACE_ID",
+    "DEFAULT_STAGES",
     "AnnotationStatus",
     "ApiToken",
     "Asset",
     "AssetKind",
+    "Assignment",
     "AttributeSpec",
     "Base",
     "Batch",
@@ -54,11 +73,16 @@ __all__ = [
     "LabeledTrack",
     "Operation",
     "OperationStatus",
+    "Outcome",
     "Project",
     "Scene",
     "Segment",
     "ShapeType",
     "SignInFailure",
+    "Signal",
+    "Space",
+    "SpaceMember",
+    "Stage",
     "Task",
     "TaskFrame",
     "TaskState",
@@ -67,5 +91,11 @@ __all__ = [
     "User",
     "UserGroup",
     "VersionStatus",
+    "WorkBatch",
+    "WorkItem",
+    "WorkKind",
+    "WorkSignal",
+    "WorkStatus",
+    "Workflow",
     "utcnow",
 ]

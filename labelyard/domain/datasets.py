@@ -12,6 +12,7 @@ from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Tex
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from labelyard.domain.base import Base, UTCDateTime, utcnow
+from labelyard.domain.spaces import DEFAULT_SPACE_ID, new_uuid
 from labelyard.domain.users import User
 
 NAME_MAX = 256
@@ -56,6 +57,10 @@ class Dataset(Base):
     __tablename__ = "datasets"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    space_id: Mapped[int] = mapped_column(
+        ForeignKey("spaces.id", ondelete="RESTRICT"), index=True, default=DEFAULT_SPACE_ID
+    )
     name: Mapped[str] = mapped_column(String(NAME_MAX))
     description: Mapped[str] = mapped_column(Text, default="")
     scene: Mapped[str] = mapped_column(String(16), default=Scene.IMAGE)

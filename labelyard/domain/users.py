@@ -9,6 +9,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from labelyard.domain.base import Base, UTCDateTime, utcnow
+from labelyard.domain.spaces import new_uuid
 
 
 class Group(StrEnum):
@@ -38,6 +39,8 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # How the work face names a user (seed 004's createdBy).
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
     username: Mapped[str] = mapped_column(String(150), unique=True)
     email: Mapped[str] = mapped_column(String(254), default="", index=True)
     first_name: Mapped[str] = mapped_column(String(150), default="")

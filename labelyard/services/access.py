@@ -10,9 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import false, or_, select, true
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
-from labelyard.domain import Dataset, Group, Job, Project, Segment, Task, User
+from labelyard.domain import (
+    DEFAULT_SPACE_ID,
+    Dataset,
+    Group,
+    Job,
+    Project,
+    Segment,
+    SpaceMember,
+    Task,
+    User,
+    WorkItem,
+)
 
 CREATORS = frozenset({Group.ADMIN, Group.BUSINESS, Group.USER})
 WRITERS = CREATORS | {Group.WORKER}
@@ -216,3 +228,42 @@ def can_delete_user(actor: Actor, user: User) -> bool:
 
 def can_read_all_client_events(actor: Actor) -> bool:
     return actor.is_admin
+
+
+# --- the work face ------------------------------------------------------------------
+
+
+def in_visible_space(actor: Actor, space_id: InstrumentedAttribute[int]) -> ColumnElement[bool]:
+    """Rows (spaces, projects, datasets) of a space the actor belongs to: the default
+    space is everyone's, the others list their members; admins and observers see all."""
+    if actor.reads_everything:
+        return true()
+    return or_(
+        space_id == DEFAULT_SPACE_ID,
+        space_id.in_(select(SpaceMember.space_id).where(SpaceMember.user_id == actor.id)),
+    )
+
+
+def manages_work(actor: Actor, project: Project) -> bool:
+    """Managers create work items and batches, assign, cancel and reopen: admins,
+    business users and the project's owner and assignee."""
+    return actor.can_write and (
+        actor.is_admin or Group.BUSINESS in actor.groups or _leads_project(actor, project)
+    )
+
+
+def does_work(actor: Actor) -> bool:
+    """Whoever may claim, label and review items of a project they can see."""
+    return actor.can_write
+
+
+def visible_work_items(actor: Actor, project: Project) -> ColumnElement[bool]:
+    """Managers and readers of everything see a project's items; a worker sees those
+    assigned to or claimed by them, and those they labelled or reviewed."""
+    if actor.reads_everything or manages_work(actor, project):
+        return true()
+    return or_(
+        WorkItem.assignee_id == actor.id,
+        WorkItem.labeller_id == actor.id,
+        WorkItem.reviewer_id == actor.id,
+    )

@@ -190,6 +190,12 @@ def lock_job(uow: UnitOfWork, actor: Actor, job_id: int) -> Job:
     job = get_job(uow, actor, job_id)
     if not access.can_change_job(actor, job):
         raise PermissionDenied()
+    return lock_for_writing(uow, job)
+
+
+def lock_for_writing(uow: UnitOfWork, job: Job) -> Job:
+    """Take the job's write turn and check that its annotations may change now (whoever
+    may write them was checked by the caller)."""
     # Writers on one job take turns: a row lock on PostgreSQL (SQLite's write
     # transaction already serializes them).
     uow.session.execute(select(Job.id).where(Job.id == job.id).with_for_update())

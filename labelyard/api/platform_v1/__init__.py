@@ -1,0 +1,11 @@
+"""The work face (seeds 003 and 004), mounted at ``/api/platform/v1``."""
+
+from fastapi import APIRouter
+
+from labelyard.api.platform_v1 import batches, projects, work_items
+
+PREFIX = "/api/platform/v1"
+
+router = APIRouter()
+for module in (projects, batches, work_items):
+    router.include_router(module.router)

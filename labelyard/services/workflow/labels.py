@@ -1,0 +1,286 @@
+"""A work item's labels, kept in the one annotation store.
+
+A file item's labels are the shapes (and tracks) on its frame of the job that holds the
+frame; a label item's are its one object. Writing them is an annotation write like any
+other: the job's rules check them, its version moves on, and the CVAT face reads them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import Table, select
+
+from labelyard.adapters.db.bulk import AnnotationRows
+from labelyard.domain import Job, Project, Segment, TaskFrame, WorkItem, WorkKind, utcnow
+from labelyard.domain.annotations import ANNOTATION_TABLES
+from labelyard.services import annotations as annotation_store
+from labelyard.services.access import Actor
+from labelyard.services.annotation_body import convert
+from labelyard.services.errors import Conflict, InvalidInput, PermissionDenied
+from labelyard.services.fields import JsonObject
+from labelyard.services.uow import UnitOfWork
+from labelyard.services.workflow import signals
+from labelyard.services.workflow.signalling import renew_lease
+
+MAX_LABELS = 10_000
+Number = float
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FrameBox(_Wire):
+    frame: int = Field(ge=0, le=10_000_000)
+    bbox: list[Number] = Field(min_length=4, max_length=4)
+    outside: bool = False
+
+
+class LabelItem(_Wire):
+    """Seed 004's WorkItemImageLabelsItems (``bbox`` as x, y, width, height) or
+    WorkItemVideoLabelsItems (``frames``, each a frame of the item's sequence and a box),
+    with the label's name when the project has more than one."""
+
+    bbox: list[Number] | None = Field(default=None, min_length=4, max_length=4)
+    frames: list[FrameBox] | None = Field(default=None, min_length=1, max_length=100_000)
+    label: str | None = Field(default=None, max_length=256)
+    metadata: JsonObject = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> LabelItem:
+        if (self.bbox is None) == (self.frames is None):
+            raise ValueError("Give bbox (an image item) or frames (a video item).")
+        for box in [self.bbox] if self.bbox is not None else [f.bbox for f in self.frames or []]:
+            if box[2] < 0 or box[3] < 0:
+                raise ValueError("A box's width and height are not negative.")
+        return self
+
+
+def parse(data: Any, path: str = "labels") -> list[LabelItem]:
+    if not isinstance(data, list) or len(data) > MAX_LABELS:
+        raise InvalidInput.on(path, f"A list of up to {MAX_LABELS} labels.")
+    parsed = []
+    for index, entry in enumerate(data):
+        try:
+            parsed.append(LabelItem.model_validate(entry))
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in (path, index, *first["loc"]))
+            raise InvalidInput.on(where, first["msg"].removeprefix("Value error, ")) from None
+    return parsed
+
+
+@dataclass(frozen=True)
+class Written:
+    version: int
+    labels: list[dict[str, Any]]
+
+
+def check_writer(actor: Actor, item: WorkItem, *, manages: bool) -> None:
+    """Labels are written by the item's holder, under a live claim, or by a manager."""
+    if manages:
+        return
+    if item.assignee_id != actor.id:
+        raise PermissionDenied("Only the worker holding the item writes its labels.")
+    if signals.lease_expired(item, utcnow()):
+        raise signals.conflict(item, "Your claim on the item expired; start it again.")
+    if item.status != "IN_PROGRESS":
+        raise signals.conflict(item, "Start the item before writing its labels.")
+
+
+def write(
+    uow: UnitOfWork,
+    actor: Actor,
+    project: Project,
+    item: WorkItem,
+    given: list[LabelItem],
+    *,
+    manages: bool,
+    lease_seconds: float,
+) -> Written:
+    """Replace the item's labels; commits."""
+    check_writer(actor, item, manages=manages)
+    job = _job(uow, item)
+    annotation_store.lock_for_writing(uow, job)
+    names = {label.name: label.id for label in project.labels}
+    shapes, tracks = [], []
+    for index, entry in enumerate(given):
+        label_id = _label_id(names, entry.label, f"labels.{index}.label")
+        if entry.bbox is not None:
+            shapes.append(_shape(entry.bbox, _frame(item), label_id))
+        else:
+            tracks.append(_track(entry.frames or [], _frame(item), label_id))
+    body = convert({"shapes": shapes, "tracks": tracks, "tags": []})
+    store = AnnotationRows(uow.session)
+    for kind, ids in _current_ids(uow, item, job).items():
+        if ids:
+            store.delete(ANNOTATION_TABLES[kind], job.id, ids)
+    written = annotation_store.apply_changes(uow, job, body.objects(), "create")
+    if item.kind == WorkKind.LABEL and len(given) == 1:
+        kind = "shapes" if shapes else "tracks"
+        item.object_kind, item.object_id = kind[:-1], written[kind][0][0]
+    new_ids = [object_id for object_id, _ in written["shapes"] + written["tracks"]]
+    item.label_meta = {str(i): entry.metadata for i, entry in zip(new_ids, given, strict=True)}
+    job.annotation_version += 1
+    job.segment.task.updated_date = item.updated_date = utcnow()
+    renew_lease(item, actor, lease_seconds)
+    uow.commit()
+    return Written(job.annotation_version, read(uow, project, item))
+
+
+def read(uow: UnitOfWork, project: Project, item: WorkItem) -> list[dict[str, Any]]:
+    """The item's labels as seed 004 answers them: a box per shape (``bbox``: x, y,
+    width, height), ``frames`` for a track; each with its id, label and metadata."""
+    if item.task_id is None:
+        return []
+    job = _job(uow, item)
+    names = {label.id: label.name for label in project.labels}
+    labels = []
+    for kind, rows in _rows(uow, item, job).items():
+        for object_id, data in rows:
+            entry: dict[str, Any] = {
+                "id": object_id,
+                "label": names.get(data["label_id"]),
+                "metadata": item.label_meta.get(str(object_id), {}),
+            }
+            if kind == "shapes":
+                entry["type"] = data["type"]
+                entry["bbox"] = bbox(data["points"])
+                if data["type"] != "rectangle":
+                    entry["points"] = data["points"]
+            else:
+                base = _frame(item)
+                entry["frames"] = [
+                    {
+                        "frame": shape["frame"] - base,
+                        "bbox": bbox(shape["points"]),
+                        "outside": shape["outside"],
+                    }
+                    for shape in data["shapes"]
+                ]
+            labels.append(entry)
+    return labels
+
+
+def coco(uow: UnitOfWork, project: Project, item: WorkItem) -> dict[str, Any]:
+    """The item's frame and labels as a COCO document (its one image is id 1)."""
+    image: dict[str, Any] = {"id": 1, "file_name": item.asset_url, "width": 0, "height": 0}
+    if item.task_id is not None:
+        frame = uow.session.get(TaskFrame, (item.task_id, _frame(item)))
+        if frame is not None:
+            image.update(file_name=frame.name, width=frame.width, height=frame.height)
+    categories = [
+        {"id": label.id, "name": label.name, "supercategory": ""} for label in project.labels
+    ]
+    by_name = {c["name"]: c["id"] for c in categories}
+    entries: list[dict[str, Any]] = []
+    for entry in read(uow, project, item):
+        boxes = [entry["bbox"]] if "bbox" in entry else [f["bbox"] for f in entry["frames"]]
+        for box in boxes:
+            segmentation = [entry["points"]] if entry.get("type") == "polygon" else []
+            entries.append(
+                {
+                    "id": len(entries) + 1,
+                    "image_id": 1,
+                    "category_id": by_name.get(entry["label"], 0),
+                    "bbox": box,
+                    "area": box[2] * box[3],
+                    "segmentation": segmentation,
+                    "iscrowd": 0,
+                    "attributes": {"objectId": entry["id"], **entry["metadata"]},
+                }
+            )
+    return {
+        "info": {"description": f"work item {item.uuid}"},
+        "images": [image],
+        "annotations": entries,
+        "categories": categories,
+    }
+
+
+def bbox(points: list[float]) -> list[float]:
+    xs, ys = points[0::2], points[1::2]
+    return [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
+
+
+def _frame(item: WorkItem) -> int:
+    return item.frame or 0
+
+
+def _job(uow: UnitOfWork, item: WorkItem) -> Job:
+    if item.task_id is None:
+        raise Conflict(
+            "The work item's asset is not stored in labelyard (no assetId), so it has "
+            "nowhere to keep labels; create it with an assetId."
+        )
+    job = uow.session.scalars(
+        select(Job)
+        .join(Segment, Segment.id == Job.segment_id)
+        .where(
+            Segment.task_id == item.task_id,
+            Segment.start_frame <= _frame(item),
+            Segment.stop_frame >= _frame(item),
+        )
+        .order_by(Job.id)
+        .limit(1)
+    ).first()
+    if job is None:
+        raise Conflict("The task frame of this work item has no job any more.")
+    return job
+
+
+def _label_id(names: dict[str, int], name: str | None, path: str) -> int:
+    if name is None:
+        if len(names) == 1:
+            return next(iter(names.values()))
+        if not names:
+            raise InvalidInput.on(path, "The project has no labels; add them first.")
+        raise InvalidInput.on(path, f"Name the label: one of {', '.join(sorted(names))}.")
+    if name not in names:
+        raise InvalidInput.on(path, f'The project has no label "{name}".')
+    return names[name]
+
+
+def _shape(box: list[float], frame: int, label_id: int) -> dict[str, Any]:
+    x, y, width, height = box
+    return {
+        "type": "rectangle",
+        "frame": frame,
+        "label_id": label_id,
+        "points": [x, y, x + width, y + height],
+    }
+
+
+def _track(frames: list[FrameBox], base: int, label_id: int) -> dict[str, Any]:
+    ordered = sorted(frames, key=lambda f: f.frame)
+    return {
+        "frame": base + ordered[0].frame,
+        "label_id": label_id,
+        "shapes": [
+            {**_shape(f.bbox, base + f.frame, label_id), "outside": f.outside} for f in ordered
+        ],
+    }
+
+
+def _rows(uow: UnitOfWork, item: WorkItem, job: Job) -> dict[str, list[tuple[int, Any]]]:
+    """The stored objects that are the item's labels, decoded."""
+    found: dict[str, list[tuple[int, Any]]] = {"shapes": [], "tracks": []}
+    for kind in found:
+        table: Table = ANNOTATION_TABLES[kind]
+        stmt = select(table.c.id, table.c.data).where(table.c.job_id == job.id)
+        if item.kind == WorkKind.LABEL:
+            if item.object_kind != kind[:-1] or item.object_id is None:
+                continue
+            stmt = stmt.where(table.c.id == item.object_id)
+        elif item.frame is not None and kind == "shapes":
+            stmt = stmt.where(table.c.frame == item.frame)
+        for object_id, data in uow.session.execute(stmt.order_by(table.c.id)):
+            found[kind].append((object_id, json.loads(data) if isinstance(data, str) else data))
+    return found
+
+
+def _current_ids(uow: UnitOfWork, item: WorkItem, job: Job) -> dict[str, list[int]]:
+    return {kind: [i for i, _ in rows] for kind, rows in _rows(uow, item, job).items()}

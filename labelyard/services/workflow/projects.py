@@ -1,0 +1,105 @@
+"""Spaces and the projects, datasets and people in them, as the work face finds them."""
+
+from __future__ import annotations
+
+import uuid as uuid_module
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from labelyard.domain import DEFAULT_SPACE_ID, Dataset, Project, Space, SpaceMember, User
+from labelyard.services import access
+from labelyard.services.access import Actor
+from labelyard.services.errors import InvalidInput, NotFound
+
+
+def canonical_uuid(text: str) -> str | None:
+    """``text`` as a lower-case hyphenated UUID, or None when it is not one."""
+    try:
+        return str(uuid_module.UUID(text))
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def get_space(session: Session, actor: Actor, space_uuid: str) -> Space:
+    key = canonical_uuid(space_uuid)
+    space = None
+    if key is not None:
+        space = session.scalars(
+            select(Space).where(Space.uuid == key, access.in_visible_space(actor, Space.id))
+        ).first()
+    if space is None:
+        raise NotFound("No such space.")
+    return space
+
+
+def list_spaces(actor: Actor) -> Select[Space]:
+    return select(Space).where(access.in_visible_space(actor, Space.id)).order_by(Space.id)
+
+
+def space_projects(space: Space) -> Select[Project]:
+    return select(Project).where(Project.space_id == space.id).order_by(Project.id)
+
+
+def get_project(
+    session: Session, actor: Actor, project_uuid: str, *, space: Space | None = None
+) -> Project:
+    """A project of a space the actor belongs to; any other id is not found."""
+    key = canonical_uuid(project_uuid)
+    project = None
+    if key is not None:
+        stmt = select(Project).where(
+            Project.uuid == key, access.in_visible_space(actor, Project.space_id)
+        )
+        if space is not None:
+            stmt = stmt.where(Project.space_id == space.id)
+        project = session.scalars(stmt).first()
+    if project is None:
+        raise NotFound("No such project.")
+    return project
+
+
+def get_dataset(session: Session, actor: Actor, dataset_ref: str) -> Dataset:
+    """A dataset of a space the actor belongs to, by its UUID (or its integer id, as the
+    dataset face names it)."""
+    key = canonical_uuid(dataset_ref)
+    stmt = select(Dataset).where(access.in_visible_space(actor, Dataset.space_id))
+    dataset = None
+    if key is not None:
+        dataset = session.scalars(stmt.where(Dataset.uuid == key)).first()
+    elif dataset_ref.isascii() and dataset_ref.isdigit() and len(dataset_ref) < 10:
+        dataset = session.scalars(stmt.where(Dataset.id == int(dataset_ref))).first()
+    if dataset is None:
+        raise NotFound("No such dataset.")
+    return dataset
+
+
+def is_member(session: Session, space_id: int, user: User) -> bool:
+    if space_id == DEFAULT_SPACE_ID or user.is_superuser:
+        return True
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(SpaceMember)
+            .where(SpaceMember.space_id == space_id, SpaceMember.user_id == user.id)
+        )
+        or 0
+    ) > 0
+
+
+def member_by_email(session: Session, space_id: int, email: str, path: str) -> User:
+    """The active member of the space with this email (or user name), for an assignee."""
+    wanted = email.strip().lower()
+    user = session.scalars(
+        select(User)
+        .where(func.lower(User.email) == wanted, User.is_active.is_(True))
+        .order_by(User.id)
+        .limit(1)
+    ).first()
+    if user is None:
+        user = session.scalars(
+            select(User).where(func.lower(User.username) == wanted, User.is_active.is_(True))
+        ).first()
+    if user is None or not is_member(session, space_id, user):
+        raise InvalidInput.on(path, f'No user "{email}" in this space.')
+    return user
