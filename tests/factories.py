@@ -7,7 +7,19 @@ from collections.abc import Iterable
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session, sessionmaker
 
-from labelyard.domain import ApiToken, Asset, Batch, Dataset, Job, Label, Project, Task, User
+from labelyard.domain import (
+    ApiToken,
+    Asset,
+    Batch,
+    Dataset,
+    Job,
+    Label,
+    Project,
+    Task,
+    TaskFrame,
+    TaskState,
+    User,
+)
 from labelyard.services import jobs
 from labelyard.services.auth import _digest, new_token_key
 from labelyard.services.uow import UnitOfWork
@@ -148,3 +160,33 @@ class Factory:
             uow.session.add_all(assets)
             uow.commit()
             return dataset, assets
+
+    def framed_task(
+        self, owner: User, project: Project, dataset: Dataset, assets: list[Asset],
+        *, segment_size: int = 0, name: str = "framed task",
+    ) -> Task:  # fmt: skip
+        """A task in ``project`` whose frames are ``assets`` of ``dataset`` (one frame
+        each), cut into jobs, in progress: as task data would leave it."""
+        with self.uow() as uow:
+            task = Task(
+                name=name, owner_id=owner.id, project_id=project.id, dataset_id=dataset.id,
+                size=len(assets), mode="annotation", segment_size=segment_size, overlap=0,
+                chunk_size=10, state=TaskState.IN_PROGRESS,
+            )  # fmt: skip
+            uow.session.add(task)
+            uow.flush()
+            uow.session.add_all(
+                TaskFrame(
+                    task_id=task.id,
+                    frame=number,
+                    asset_id=asset.id,
+                    asset_frame=0,
+                    name=asset.name,
+                    width=asset.width,
+                    height=asset.height,
+                )
+                for number, asset in enumerate(assets)
+            )
+            jobs.add_segments(uow, task, jobs.segment_ranges(0, len(assets), segment_size, 0))
+            uow.commit()
+            return task

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import Table, select
 
 from labelyard.adapters.db.bulk import AnnotationRows
-from labelyard.domain import Job, Project, Segment, TaskFrame, WorkItem, WorkKind, utcnow
+from labelyard.domain import Asset, Job, Project, Segment, TaskFrame, WorkItem, WorkKind, utcnow
 from labelyard.domain.annotations import ANNOTATION_TABLES
 from labelyard.services import annotations as annotation_store
 from labelyard.services.access import Actor
@@ -26,6 +26,7 @@ from labelyard.services.workflow import signals
 from labelyard.services.workflow.signalling import renew_lease
 
 MAX_LABELS = 10_000
+ATTRIBUTE_KINDS = frozenset({WorkKind.FRAME_ATTRIBUTE, WorkKind.DATASET_ATTRIBUTE})
 Number = float
 
 
@@ -103,6 +104,10 @@ def write(
 ) -> Written:
     """Replace the item's labels; commits."""
     check_writer(actor, item, manages=manages)
+    if item.kind in ATTRIBUTE_KINDS:
+        raise InvalidInput.on("labels", "An attribute task has no boxes to label.")
+    if item.kind == WorkKind.LABEL and len(given) > 1:
+        raise InvalidInput.on("labels", "A label task is one object: send one label (or none).")
     job = _job(uow, item)
     annotation_store.lock_for_writing(uow, job)
     names = {label.name: label.id for label in project.labels}
@@ -134,7 +139,7 @@ def write(
 def read(uow: UnitOfWork, project: Project, item: WorkItem) -> list[dict[str, Any]]:
     """The item's labels as seed 004 answers them: a box per shape (``bbox``: x, y,
     width, height), ``frames`` for a track; each with its id, label and metadata."""
-    if item.task_id is None:
+    if item.task_id is None or item.kind in ATTRIBUTE_KINDS:
         return []
     job = _job(uow, item)
     names = {label.id: label.name for label in project.labels}
@@ -275,11 +280,22 @@ def _rows(uow: UnitOfWork, item: WorkItem, job: Job) -> dict[str, list[tuple[int
             if item.object_kind != kind[:-1] or item.object_id is None:
                 continue
             stmt = stmt.where(table.c.id == item.object_id)
-        elif item.frame is not None and kind == "shapes":
-            stmt = stmt.where(table.c.frame == item.frame)
+        elif item.frame is not None:
+            # A track belongs to the frame (or the video) it starts on.
+            first, last = _frames(uow, item)
+            stmt = stmt.where(table.c.frame.between(first, last))
         for object_id, data in uow.session.execute(stmt.order_by(table.c.id)):
             found[kind].append((object_id, json.loads(data) if isinstance(data, str) else data))
     return found
+
+
+def _frames(uow: UnitOfWork, item: WorkItem) -> tuple[int, int]:
+    """The task frames an item covers: its frame, or all of its video's."""
+    first = _frame(item)
+    if item.asset_type != "video" or item.asset_id is None:
+        return first, first
+    asset = uow.session.get(Asset, item.asset_id)
+    return first, first + max((asset.frame_count if asset else 1) - 1, 0)
 
 
 def _current_ids(uow: UnitOfWork, item: WorkItem, job: Job) -> dict[str, list[int]]:
