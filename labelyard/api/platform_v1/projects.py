@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Body
+from fastapi.responses import Response
+from pydantic import Field
 
 from labelyard.api.deps import ActorDep, UowDep
 from labelyard.api.platform_v1.wire import iso, project_json, space_json
-from labelyard.domain import DEFAULT_STAGES, Workflow
+from labelyard.domain import DEFAULT_STAGES, User, Workflow
 from labelyard.services.workflow import items, stages
+from labelyard.services.workflow import projects as spaces
+from labelyard.services.workflow.items import CamelWrite
 from labelyard.services.workflow.projects import (
     get_project,
     get_space,
@@ -26,6 +30,49 @@ def read_spaces(actor: ActorDep, uow: UowDep) -> dict[str, Any]:
     return {"items": [space_json(space) for space in uow.session.scalars(list_spaces(actor))]}
 
 
+class SpaceCreate(CamelWrite):
+    name: str = Field(min_length=1, max_length=256)
+
+
+class MemberAdd(CamelWrite):
+    email: str = Field(min_length=1, max_length=254)
+
+
+@router.post("/spaces", status_code=201)
+def create_space(body: SpaceCreate, actor: ActorDep, uow: UowDep) -> dict[str, Any]:
+    """A new space (admins): its members are those added to it."""
+    space = spaces.create_space(uow.session, actor, body.name)
+    uow.commit()
+    return space_json(space)
+
+
+@router.get("/spaces/{space_id}/members")
+def read_members(space_id: str, actor: ActorDep, uow: UowDep) -> dict[str, Any]:
+    space = spaces.get_space(uow.session, actor, space_id)
+    return {"items": [member_json(user) for user in spaces.members(uow.session, space)]}
+
+
+@router.post("/spaces/{space_id}/members", status_code=201)
+def add_member(space_id: str, body: MemberAdd, actor: ActorDep, uow: UowDep) -> dict[str, Any]:
+    """Add a user (by email or user name) to a space (admins)."""
+    space = spaces.get_space(uow.session, actor, space_id)
+    user = spaces.add_member(uow.session, actor, space, body.email)
+    uow.commit()
+    return member_json(user)
+
+
+@router.delete("/spaces/{space_id}/members/{user_id}", status_code=204)
+def remove_member(space_id: str, user_id: str, actor: ActorDep, uow: UowDep) -> Response:
+    space = spaces.get_space(uow.session, actor, space_id)
+    spaces.remove_member(uow.session, actor, space, user_id)
+    uow.commit()
+    return Response(status_code=204)
+
+
+def member_json(user: User) -> dict[str, Any]:
+    return {"id": user.uuid, "username": user.username, "email": user.email, "legacyId": user.id}
+
+
 @router.get("/spaces/{space_id}/projects")
 def read_space_projects(space_id: str, actor: ActorDep, uow: UowDep) -> dict[str, Any]:
     space = get_space(uow.session, actor, space_id)
@@ -39,6 +86,35 @@ def read_space_project(
 ) -> dict[str, Any]:
     space = get_space(uow.session, actor, space_id)
     return project_json(get_project(uow.session, actor, project_id, space=space), space)
+
+
+class ProjectChange(CamelWrite):
+    name: str | None = Field(default=None, min_length=1, max_length=256)
+    description: str | None = Field(default=None, max_length=10_000)
+    data_type: Literal["image", "image_sequence"] | None = None
+    space_id: str | None = Field(default=None, alias="spaceID", max_length=64)
+
+
+@router.patch("/spaces/{space_id}/projects/{project_id}")
+def change_project(
+    space_id: str, project_id: str, body: ProjectChange, actor: ActorDep, uow: UowDep
+) -> dict[str, Any]:
+    """Name, description and dataType (the project's managers); ``spaceID`` moves it,
+    with the datasets its tasks use, to another space (admins)."""
+    space = spaces.get_space(uow.session, actor, space_id)
+    project = spaces.get_project(uow.session, actor, project_id, space=space)
+    items.check_manager(actor, project)
+    if body.name is not None:
+        project.name = body.name
+    if body.description is not None:
+        project.description = body.description
+    if body.data_type is not None:
+        project.data_type = body.data_type
+    if body.space_id is not None:
+        space = spaces.get_space(uow.session, actor, body.space_id)
+        spaces.move_project(uow.session, actor, project, space)
+    uow.commit()
+    return project_json(project, space)
 
 
 def workflow_json(workflow: Workflow) -> dict[str, Any]:

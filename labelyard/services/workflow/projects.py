@@ -7,10 +7,10 @@ import uuid as uuid_module
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from labelyard.domain import DEFAULT_SPACE_ID, Dataset, Project, Space, SpaceMember, User
+from labelyard.domain import DEFAULT_SPACE_ID, Dataset, Project, Space, SpaceMember, Task, User
 from labelyard.services import access
 from labelyard.services.access import Actor
-from labelyard.services.errors import InvalidInput, NotFound
+from labelyard.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 
 
 def canonical_uuid(text: str) -> str | None:
@@ -103,3 +103,64 @@ def member_by_email(session: Session, space_id: int, email: str, path: str) -> U
     if user is None or not is_member(session, space_id, user):
         raise InvalidInput.on(path, f'No user "{email}" in this space.')
     return user
+
+
+# --- changing spaces (admins) -------------------------------------------------------
+
+
+def create_space(session: Session, actor: Actor, name: str) -> Space:
+    _check_admin(actor)
+    space = Space(name=name)
+    session.add(space)
+    session.flush()
+    return space
+
+
+def add_member(session: Session, actor: Actor, space: Space, email: str) -> User:
+    _check_admin(actor)
+    if space.is_default:
+        raise Conflict("Everyone belongs to the default space.")
+    user = member_by_email(session, DEFAULT_SPACE_ID, email, "email")
+    if session.get(SpaceMember, (space.id, user.id)) is None:
+        session.add(SpaceMember(space_id=space.id, user_id=user.id))
+        session.flush()
+    return user
+
+
+def remove_member(session: Session, actor: Actor, space: Space, user_uuid: str) -> None:
+    _check_admin(actor)
+    if space.is_default:
+        raise Conflict("Everyone belongs to the default space.")
+    key = canonical_uuid(user_uuid)
+    user = session.scalars(select(User).where(User.uuid == key)).first() if key else None
+    membership = session.get(SpaceMember, (space.id, user.id)) if user is not None else None
+    if membership is None:
+        raise NotFound("No such member.")
+    session.delete(membership)
+    session.flush()
+
+
+def members(session: Session, space: Space) -> list[User]:
+    stmt = select(User).where(User.is_active.is_(True)).order_by(User.id)
+    if not space.is_default:
+        stmt = stmt.join(SpaceMember, SpaceMember.user_id == User.id).where(
+            SpaceMember.space_id == space.id
+        )
+    return list(session.scalars(stmt))
+
+
+def move_project(session: Session, actor: Actor, project: Project, space: Space) -> None:
+    """A project (and the datasets its tasks use) moves to another space."""
+    _check_admin(actor)
+    project.space_id = space.id
+    datasets = select(Task.dataset_id).where(
+        Task.project_id == project.id, Task.dataset_id.is_not(None)
+    )
+    for dataset in session.scalars(select(Dataset).where(Dataset.id.in_(datasets))):
+        dataset.space_id = space.id
+    session.flush()
+
+
+def _check_admin(actor: Actor) -> None:
+    if not actor.is_admin:
+        raise PermissionDenied("Only admins change spaces and who belongs to them.")
