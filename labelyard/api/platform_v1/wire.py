@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from labelyard.domain import Dataset, Project, Space, User, WorkBatch, WorkItem, WorkSignal, utcnow
 from labelyard.services.keyset import DEFAULT_LIMIT, MAX_LIMIT, CursorCodec, Direction, KeysetPage
@@ -87,7 +87,7 @@ def work_item_json(
         "dueAt": iso(item.due_at),
         "delayed": item.is_delayed(utcnow()),
         "difficulty": item.difficulty,
-        "assignee": user_email(item.assignee),
+        "assignee": user_email(_user(item, item.assignee_id)),
         "leasedUntil": iso(item.leased_until),
         "feedback": {"comments": item.feedback},
         "taskId": item.task_id,
@@ -98,6 +98,13 @@ def work_item_json(
     if labels is not None:
         data["labels"] = labels
     return data
+
+
+def _user(item: WorkItem, user_id: int | None) -> User | None:
+    # By id, not through the relationship, which still holds the user it was loaded with
+    # when a signal changed the id in this session.
+    session = object_session(item)
+    return session.get(User, user_id) if user_id is not None and session is not None else None
 
 
 def signal_json(entry: WorkSignal, project: Project, item: WorkItem) -> dict[str, Any]:

@@ -268,7 +268,8 @@ def send_bulk_signal(
         }
         error = result.error
         if result.entry is not None or error is None:
-            entry.update(id=result.entry and result.entry.id, result="OK")
+            status = result.entry.status if result.entry else None
+            entry.update(id=result.entry and result.entry.id, result="OK", status=status)
         else:
             code = next((c for kind, c in STATUS.items() if isinstance(error, kind)), 400)
             entry.update(id=None, result="ERROR", error={"status": code, "detail": error.detail})

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
@@ -62,10 +62,14 @@ class WorkItemCreate(CamelWrite):
     def _names_an_asset(self) -> WorkItemCreate:
         if self.asset_id is None and not self.asset_url:
             raise ValueError("Give assetId (or assetUrl, a path from upload-urls).")
-        taxonomy = self.taxonomy_version_id
-        if taxonomy is not None and canonical_uuid(taxonomy) is None:
-            raise ValueError("taxonomyVersionId is a UUID.")
         return self
+
+    @field_validator("taxonomy_version_id")
+    @classmethod
+    def _a_uuid(cls, value: str | None) -> str | None:
+        if value is not None and canonical_uuid(value) is None:
+            raise ValueError("A UUID.")
+        return value
 
 
 @dataclass
