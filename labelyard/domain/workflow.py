@@ -216,8 +216,7 @@ class WorkItem(Base):
     created_date: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_date: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    workflow: Mapped[Workflow] = relationship(lazy="joined")
-    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="joined")
+    workflow: Mapped[Workflow] = relationship(lazy="joined", innerjoin=True)
 
     @property
     def stage(self) -> Stage:

@@ -68,7 +68,7 @@ def _work_task(session: Session, project: Project, dataset_id: int) -> Task:
         )
         .order_by(Task.id)
         .limit(1)
-        .with_for_update()
+        .with_for_update(of=Task)
     ).first()
     if task is not None:
         return task

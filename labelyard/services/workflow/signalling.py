@@ -134,7 +134,7 @@ def claim_next(
         WorkItem.id,
     ).limit(1)
     if skip_locked:
-        eligible = eligible.with_for_update(skip_locked=True)
+        eligible = eligible.with_for_update(skip_locked=True, of=WorkItem)
     item_id = session.scalar(eligible)
     if item_id is None:
         return None
@@ -152,7 +152,7 @@ def return_expired(session: Session, project: Project, now: datetime) -> int:
             WorkItem.status == WorkStatus.IN_PROGRESS,
             WorkItem.leased_until <= now,
         )
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=WorkItem)
     ).all()
     for item in expired:
         session.add(expire(item, now))
