@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 # Requests carrying media files, which may be far larger than any other body; POST /tasks
 # takes backups too, and its route holds a JSON body to the ordinary limit itself.
-UPLOAD_PATHS = r"^/api/v1/(tasks/\d+/data|datasets/\d+/batchs|tasks)/?$"
+UPLOAD_PATHS = r"^/api/v1/(tasks/\d+/data|datasets/\d+/batchs|tasks)/?$|^/api/platform/v1/uploads/"
 ANNOTATION_PATHS = r"^/api/v1/(jobs|tasks)/\d+/annotations/?$"
 
 

@@ -1,4 +1,5 @@
-"""Signed media URLs for the local backend, and the server secret they are signed with."""
+"""Signed media URLs (the local backend's reads, the work face's uploads), and the server
+secret they are signed with."""
 
 from __future__ import annotations
 
@@ -13,19 +14,22 @@ from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
-from labelyard.adapters.storage.base import InvalidKey, check_key
+from labelyard.adapters.storage.base import check_key
 from labelyard.config import Settings
 
 SECRET_FILE = "secret_key"
 SIGNATURE_HEX_LENGTH = 64  # SHA-256
 MAX_EXPIRES_DIGITS = 12  # far beyond any real expiry; refuses absurd numbers cheaply
+READ = "read"  # the action of every media link; others (such as "upload") are named
 
 
 class UrlSigner:
-    """HMAC-SHA256 signatures that let whoever holds a URL read one object until it expires.
+    """HMAC-SHA256 signatures that let whoever holds a URL read one object until it expires,
+    or do another ``action`` with it (``"upload"``: store it, once).
 
-    The signature covers the key, the expiry and the download filename together, so none of
-    them can be changed, added or dropped without invalidating it.
+    The signature covers the key, the expiry, the download filename and the action together,
+    so none of them can be changed, added or dropped without invalidating it: a link to read
+    an object never uploads one, and the other way round.
     """
 
     def __init__(self, secret: bytes, clock: Callable[[], float] = time.time) -> None:
@@ -34,27 +38,41 @@ class UrlSigner:
         self._secret = secret
         self._clock = clock
 
-    def sign(self, key: str, expires_at: int, filename: str | None = None) -> str:
-        """The hex signature of ``key`` readable until ``expires_at`` (Unix seconds)."""
+    def sign(
+        self, key: str, expires_at: int, filename: str | None = None, *, action: str = READ
+    ) -> str:
+        """The hex signature of ``action`` on ``key`` until ``expires_at`` (Unix seconds)."""
         check_key(key)
-        # JSON keeps the three fields apart whatever characters the filename holds.
-        canonical = json.dumps(
-            ["labelyard-media-v1", key, int(expires_at), filename],
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        if not isinstance(action, str) or not action:
+            raise ValueError("A signed action must be a non-empty string.")
+        fields: list[object] = ["labelyard-media-v1", key, int(expires_at), filename]
+        # Read links were signed before there were other actions: their text stays as it
+        # was, so links already handed out stay valid; any other action is a fifth field.
+        if action != READ:
+            fields.append(action)
+        # JSON keeps the fields apart whatever characters the filename holds.
+        canonical = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
         return hmac.new(self._secret, canonical.encode("utf-8"), hashlib.sha256).hexdigest()
 
-    def query(self, key: str, expires_in: int, filename: str | None = None) -> dict[str, str]:
+    def query(
+        self, key: str, expires_in: int, filename: str | None = None, *, action: str = READ
+    ) -> dict[str, str]:
         """The query parameters of a URL for ``key`` valid for ``expires_in`` seconds."""
         expires_at = int(self._clock()) + int(expires_in)
-        params = {"expires": str(expires_at), "signature": self.sign(key, expires_at, filename)}
+        signature = self.sign(key, expires_at, filename, action=action)
+        params = {"expires": str(expires_at), "signature": signature}
         if filename is not None:
             params["filename"] = filename
         return params
 
     def verify(
-        self, key: str, expires: str | int, signature: str, filename: str | None = None
+        self,
+        key: str,
+        expires: str | int,
+        signature: str,
+        filename: str | None = None,
+        *,
+        action: str = READ,
     ) -> bool:
         """Whether ``signature`` was made by :meth:`sign` for exactly these values and the
         expiry has not passed. Malformed input is simply not valid (False), never an error."""
@@ -71,8 +89,8 @@ class UrlSigner:
         if self._clock() > expires:
             return False
         try:
-            expected = self.sign(key, expires, filename)
-        except InvalidKey:
+            expected = self.sign(key, expires, filename, action=action)
+        except ValueError:  # a bad key (InvalidKey) or action
             return False
         return hmac.compare_digest(expected, signature)
 

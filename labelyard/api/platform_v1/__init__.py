@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter
 
-from labelyard.api.platform_v1 import batches, projects, tasks, work_items
+from labelyard.api.platform_v1 import batches, projects, tasks, transfers, work_items
 
 PREFIX = "/api/platform/v1"
 
 router = APIRouter()
-for module in (projects, batches, work_items, tasks):
+for module in (projects, batches, work_items, tasks, transfers):
     router.include_router(module.router)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import stat
 from pathlib import Path
 
@@ -89,6 +91,32 @@ def test_fields_cannot_be_shifted_into_each_other(signer: UrlSigner) -> None:
     signature = signer.sign("a/b", NOW + 60, "c")
     assert not signer.verify("a", NOW + 60, signature, "b/c")
     assert not signer.verify("a/b", NOW + 60, signature, "c\n")
+
+
+def test_read_signatures_are_what_they_were_before_actions(signer: UrlSigner) -> None:
+    # The canonical text of a read link is unchanged, so links handed out before actions
+    # existed stay valid.
+    canonical = f'["labelyard-media-v1","{KEY}",{NOW + 60},"a.jpg"]'
+    expected = hmac.new(b"s3cr3t", canonical.encode(), hashlib.sha256).hexdigest()
+    assert signer.sign(KEY, NOW + 60, "a.jpg") == expected
+    assert signer.sign(KEY, NOW + 60, "a.jpg", action="read") == expected
+    assert signer.verify(KEY, str(NOW + 60), expected, "a.jpg")
+
+
+def test_an_action_is_signed(signer: UrlSigner) -> None:
+    upload = signer.query(KEY, 60, action="upload")
+    read = signer.query(KEY, 60)
+    assert upload["expires"] == read["expires"] and upload["signature"] != read["signature"]
+    assert signer.verify(KEY, upload["expires"], upload["signature"], action="upload")
+    # A read link never uploads, an upload link never reads.
+    assert not signer.verify(KEY, read["expires"], read["signature"], action="upload")
+    assert not signer.verify(KEY, upload["expires"], upload["signature"])
+    assert not signer.verify(KEY, upload["expires"], upload["signature"], action="Upload")
+    # Nor can the action be moved into the filename.
+    assert not signer.verify(KEY, upload["expires"], upload["signature"], "upload")
+    assert not signer.verify(KEY, upload["expires"], upload["signature"], action="")
+    with pytest.raises(ValueError):
+        signer.sign(KEY, NOW + 60, action="")
 
 
 @pytest.mark.parametrize(
