@@ -11,6 +11,7 @@ from labelyard.domain import DEFAULT_SPACE_ID, Dataset, Project, Space, SpaceMem
 from labelyard.services import access
 from labelyard.services.access import Actor
 from labelyard.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from labelyard.services.workflow.uploads import UPLOADS_FORMAT
 
 
 def canonical_uuid(text: str) -> str | None:
@@ -156,7 +157,9 @@ def move_project(session: Session, actor: Actor, project: Project, space: Space)
     datasets = select(Task.dataset_id).where(
         Task.project_id == project.id, Task.dataset_id.is_not(None)
     )
-    for dataset in session.scalars(select(Dataset).where(Dataset.id.in_(datasets))):
+    # A space's uploads dataset stays with its space: other projects' items use it too.
+    moving = select(Dataset).where(Dataset.id.in_(datasets), Dataset.format != UPLOADS_FORMAT)
+    for dataset in session.scalars(moving):
         dataset.space_id = space.id
     session.flush()
 

@@ -87,11 +87,19 @@ def apply(
     if request.task_type is not None and request.task_type != item.task_type:
         raise conflict(item, f'The signal is for stage "{request.task_type}".')
     _check_comments(request.comments)
+    before = _state(item)
     if lease_expired(item, now):
         entries.append(expire(item, now))
     # The history names the stage a signal was sent in, not the one it led to.
     stage = (item.stage_index, item.task_type)
-    outcome = _HANDLERS[request.signal](item, who, request, now, lease_seconds, effects)
+    try:
+        outcome = _HANDLERS[request.signal](item, who, request, now, lease_seconds, effects)
+    except Exception:
+        # A refusal leaves the item as it was, a lapsed lease too: the next signal (or the
+        # queue's sweep) returns it, and records that it did.
+        for name, value in before.items():
+            setattr(item, name, value)
+        raise
     if request.comments:
         item.feedback = [*item.feedback, *request.comments]
     item.updated_date = now
@@ -108,6 +116,14 @@ def apply(
         )
     )
     return entries
+
+
+_STATE = ("status", "stage_index", "task_type", "assignment", "in_review", "assignee_id",
+          "leased_until", "labeller_id", "reviewer_id")  # fmt: skip
+
+
+def _state(item: WorkItem) -> dict[str, object]:
+    return {name: getattr(item, name) for name in _STATE}
 
 
 def _start(
@@ -171,9 +187,12 @@ def _complete(
     if not item.in_review:
         item.labeller_id = item.assignee_id
         _advance(item, effects)
-        return request.outcome
+        return None
     if request.outcome is None:
         raise InvalidInput.on("signalOutcome", "A review is completed with OK or NOT_OK.")
+    if who.id == item.labeller_id:
+        # A manager may complete a review held by someone else, but not of their own work.
+        raise conflict(item, "Nobody reviews their own labelling.")
     item.reviewer_id = item.assignee_id
     if request.outcome == Outcome.OK:
         _advance(item, effects)
