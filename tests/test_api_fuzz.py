@@ -141,7 +141,33 @@ def seed(server: Server) -> dict[str, Any]:
               "last_name": "", "password1": "hidden-otter-93", "password2": "hidden-otter-93"},
     )  # fmt: skip
     seeded["doomed_user_id"] = _user_id(api, "doomed")
+    seeded.update(_seed_work_face(server, key, task["id"]))
     return seeded
+
+
+def _seed_work_face(server: Server, key: str, task_id: int) -> dict[str, Any]:
+    """The work face's ids: the default space, the project's UUID, a batch, the work items
+    of the task's frames (made from its dataset) and a seed 003 task id."""
+    work = httpx.Client(
+        base_url=f"{server.base}/api/platform/v1",
+        timeout=30,
+        headers={"Authorization": f"Token {key}"},
+    )
+    dataset_id = httpx.get(
+        f"{server.base}/api/v1/tasks/{task_id}", headers=work.headers, timeout=30
+    ).json()["dataset_id"]
+    space = work.get("/spaces").json()["items"][0]["id"]
+    project = work.get(f"/spaces/{space}/projects").json()["items"][0]["id"]
+    batch = work.post(f"/projects/{project}/batches", json={"name": "fuzzed"})
+    assert batch.status_code == 201, batch.text
+    made = work.post(f"/datasets/{dataset_id}/file-tasks")
+    assert made.status_code == 204, made.text
+    tasks = work.get(f"/datasets/{dataset_id}/tasks").json()["tasks"]
+    return {
+        "space": space, "work_project": project, "batch": batch.json()["id"],
+        "dataset": tasks[0]["dataset"], "work_item": tasks[0]["workItemID"],
+        "stage_task": tasks[0]["id"],
+    }  # fmt: skip
 
 
 def _user_id(api: httpx.Client, username: str) -> int:
@@ -195,6 +221,18 @@ parameters = {{ "path.dataset_id" = {seeded["doomed_dataset_id"]} }}
 [[operations]]
 include-name = "DELETE /api/v1/users/{{user_id}}"
 parameters = {{ "path.user_id" = {seeded["doomed_user_id"]} }}
+
+# The work face names its objects by UUID (a seed 003 task by its work item's and stage).
+[[operations]]
+include-path-regex = "^/api/platform/v1/"
+[operations.parameters]
+"path.project_id" = "{seeded["work_project"]}"
+"path.space_id" = "{seeded["space"]}"
+"path.client_id" = "{seeded["space"]}"
+"path.batch_id" = "{seeded["batch"]}"
+"path.dataset_id" = "{seeded["dataset"]}"
+"path.work_item_id" = "{seeded["work_item"]}"
+"path.task_id" = "{seeded["stage_task"]}"
 
 # Logging out ends the token it is sent with: the admin's must last the whole run.
 [[operations]]
