@@ -4,7 +4,8 @@ EXPECTED is the policy, not a record of today's answers. README "Roles": admins 
 everything; a task's owner and assignee (and its project's owner and assignee) see and edit
 it; a job's assignee and reviewer see that job and read its task; workers see only what they
 are assigned; observers read everything and change nothing; objects you may not see answer
-404. The finer rules are labelyard/services/access.py's. The table is checked against
+404. The finer rules are labelyard/services/access.py's; the work face (/api/platform/v1)
+has rules of its own, written above its rows. The table is checked against
 ``app.openapi()``, so a new endpoint fails test_every_operation_has_a_row until it has a row;
 a row the server contradicts is listed in BUGS (strict xfail) instead of bent to fit.
 
@@ -33,7 +34,16 @@ from sqlalchemy import Engine
 
 from labelyard.app import create_app
 from labelyard.config import Settings
-from labelyard.domain import ApiToken, Task, TaskState, User
+from labelyard.domain import (
+    DEFAULT_SPACE_ID,
+    ApiToken,
+    Dataset,
+    Space,
+    SpaceMember,
+    Task,
+    TaskState,
+    User,
+)
 from labelyard.services import operations, passwords
 from labelyard.services.auth import _digest, new_token_key
 from tests.conftest import _empty
@@ -41,6 +51,7 @@ from tests.factories import PASSWORD, Factory
 from tests.support.media import jpeg
 
 API = "/api/v1"
+WORK = "/api/platform/v1"
 FORMAT = "CVAT for images 1.1"
 MISSING_ID, MISSING_KEY = 987654, "00000000-0000-0000-0000-000000000000"
 CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -60,7 +71,8 @@ OK, HIDDEN, DENIED, ANON = "ok", "hidden", "denied", "anon"
 # hidden: 404 as for an object that does not exist, the object is invisible to the role (on
 # a list: the world's object is not in it); denied: 403, visible but not allowed; anon: 401.
 # Keys are "METHOD path", the path under /api/v1 unless it starts with "/"; a key with a "?"
-# is one use of an operation (an export, an import, a backup) that REQUESTS' query selects.
+# is one use of an operation (an export, an import, a backup, one signal) that the row's
+# request in REQUESTS selects by its query or its body.
 EVERYONE = "ok     ok     ok     ok     ok     ok     ok"
 SIGNED_IN = "ok     ok     ok     ok     ok     ok     anon"
 READ_TASK = "ok     ok     ok     ok     hidden ok     anon"  # the task, or its first job
@@ -164,6 +176,78 @@ EXPECTED: dict[str, str] = {
     "GET docs":                                    EVERYONE,
     "GET schema":                                  EVERYONE,
 }  # fmt: skip
+
+# The work face (/api/platform/v1) asks who belongs to a space and who manages a project's
+# work, not who owns or is assigned a task:
+# - Everyone signed in belongs to the default space, which holds the world's project: every
+#   signed-in role sees the project, its batches and workflow, and the space's projects,
+#   members and work.
+# - Its work is managed (items and batches made, the workflow changed, seed 003 tasks
+#   changed, items cancelled and reopened, file and label tasks made) by admins, business
+#   users and the project's owner and assignee (access.manages_work): here the owner only,
+#   as the project has no assignee; the "assignee" role (the CVAT tasks') is a worker.
+# - Workers (the other roles who may write) see only the items assigned to or claimed by
+#   them, or that they labelled or reviewed (any other is not found); they take items with
+#   `next` (200, or 204 when there is none) and signal the items they hold. The world's item
+#   is held by the annotator; the items reviewed, by the reviewer.
+# - Observers read everything, items too, and change nothing: writes and `next` are 403.
+# - Spaces, their members and moving a project to another space are the admins' (no role).
+# - Space members who may write get upload URLs; observers get download URLs, but not upload
+#   URLs; an upload URL's signature is its credential, as for storage/{key}.
+MANAGES = "ok     denied denied denied denied denied anon"
+ADMINS = "denied denied denied denied denied denied anon"
+WORKS = "ok     ok     ok     ok     ok     denied anon"
+SEE_HELD = "ok     hidden ok     hidden hidden ok     anon"  # the annotator's item
+WORK_HELD = "ok     hidden ok     hidden hidden denied anon"
+MANAGE_HELD = "ok     hidden denied hidden hidden denied anon"  # its holder sees it, no more
+REVIEW_HELD = "ok     hidden denied ok     hidden denied anon"  # the reviewer holds its review
+OVERSEE = "ok     hidden ok     hidden hidden ok     anon"  # by email: in projects one manages
+WORK_FACE: dict[str, str] = {
+    "GET spaces":                                                          SIGNED_IN,
+    "POST spaces":                                                         ADMINS,
+    "GET spaces/{space_id}/members":                                       SIGNED_IN,
+    "POST spaces/{space_id}/members":                                      ADMINS,
+    "DELETE spaces/{space_id}/members/{user_id}":                          ADMINS,
+    "GET spaces/{space_id}/projects":                                      SIGNED_IN,
+    "GET spaces/{space_id}/projects/{project_id}":                         SIGNED_IN,
+    "PATCH spaces/{space_id}/projects/{project_id}":                       MANAGES,
+    "PATCH spaces/{space_id}/projects/{project_id}?spaceID":               ADMINS,  # a move
+    "GET projects/{project_id}/workflow":                                  SIGNED_IN,
+    "PUT projects/{project_id}/workflow":                                  MANAGES,
+    "GET projects/{project_id}/batches":                                   SIGNED_IN,
+    "POST projects/{project_id}/batches":                                  MANAGES,
+    "PATCH projects/{project_id}/batches/{batch_id}":                      MANAGES,
+    "GET projects/{project_id}/work-items":                                SEE_HELD,
+    "POST projects/{project_id}/work-items":                               MANAGES,
+    "GET projects/{project_id}/work-items/{work_item_id}":                 SEE_HELD,
+    "PUT projects/{project_id}/work-items/{work_item_id}/labels":          WORK_HELD,
+    "GET projects/{project_id}/work-items/{work_item_id}/annotations":     SEE_HELD,
+    "GET projects/{project_id}/work-items/{work_item_id}/signals":         SEE_HELD,
+    "POST projects/{project_id}/work-items/{work_item_id}/signals":        WORK_HELD,  # complete
+    "POST projects/{project_id}/work-items/{work_item_id}/signals?cancel": MANAGE_HELD,
+    "POST projects/{project_id}/work-items/{work_item_id}/signals?reopen": MANAGE_HELD,
+    "POST projects/{project_id}/work-items/signals":                       WORK_HELD,  # a bulk
+    "POST projects/{project_id}/work-items/next":                          WORKS,
+    "GET datasets/{dataset_id}/tasks":                                     SEE_HELD,
+    "POST datasets/{dataset_id}/file-tasks":                               MANAGES,
+    "POST datasets/{dataset_id}/label-tasks":                              MANAGES,
+    "POST tasks/{task_id}":                                                MANAGE_HELD,
+    "POST tasks/{task_id}/accept":                                         REVIEW_HELD,
+    "POST tasks/{task_id}/reject":                                         REVIEW_HELD,
+    "GET clients/{client_id}/tasks":                                       OVERSEE,
+    "GET clients/{client_id}/delayed-tasks":                               SEE_HELD,
+    "POST spaces/{space_id}/upload-urls":                                  WORKS,
+    "POST spaces/{space_id}/download-urls":                                SIGNED_IN,
+    "PUT uploads/{space_uuid}/{path}":                                     EVERYONE,  # a signed URL
+}  # fmt: skip
+
+
+def work(key: str) -> str:
+    """A work face row's key in EXPECTED: ``GET spaces`` -> ``GET /api/platform/v1/spaces``."""
+    return key.replace(" ", f" {WORK}/", 1)
+
+
+EXPECTED.update({work(key): row for key, row in WORK_FACE.items()})
 # Served, but not operations of the OpenAPI document: the documentation itself.
 UNLISTED = frozenset({"GET docs", "GET schema"})
 # Rows where the server contradicts the policy: operation -> what it does instead.
@@ -181,9 +265,13 @@ def operation_id(key: str) -> str:
 
 
 def operation_of(key: str) -> str:
-    """The OpenAPI operation a row asks: a row after "?" is one use of it (the query the
-    row's Call sends tells the server so)."""
+    """The OpenAPI operation a row asks: a row after "?" is one use of it (the query or
+    the body the row's Call sends tells the server so)."""
     return operation_id(key).partition("?")[0]
+
+
+def on_work_face(key: str) -> bool:
+    return url(key.split(" ", 1)[1]).startswith(f"{WORK}/")
 
 
 @dataclass
@@ -195,6 +283,7 @@ class Call:
     json: Any = None
     data: dict[str, Any] | None = None
     files: list[Any] | None = None
+    content: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -205,8 +294,10 @@ class World:
     factory: Factory
     root: Path
     users: dict[str, User]
-    # The value of each path parameter, unless a row's Call says otherwise.
+    # The value of each path parameter, unless a row's Call says otherwise; the work face
+    # names its own objects (UUIDs mostly) with the same parameter names.
     ids: dict[str, Any] = field(default_factory=dict)
+    work_ids: dict[str, Any] = field(default_factory=dict)
     # Everything else requests refer to: other ids, the label, a signed URL's query.
     refs: dict[str, Any] = field(default_factory=dict)
     serial: Iterator[int] = field(default_factory=itertools.count)
@@ -214,9 +305,12 @@ class World:
     def headers(self, role: str) -> dict[str, str]:
         return {} if role == "anon" else self.factory.headers(self.users[role])
 
-    def seed(self, method: str, path: str, status: int = 200, **kwargs: Any) -> Any:
-        """A request of the owner's that builds the world and must succeed."""
-        response = self.client.request(method, url(path), headers=self.headers("owner"), **kwargs)
+    def seed(
+        self, method: str, path: str, status: int = 200, *, role: str = "owner", **kwargs: Any
+    ) -> Any:
+        """A request (the owner's, unless ``role`` says) that builds the world and must
+        succeed."""
+        response = self.client.request(method, url(path), headers=self.headers(role), **kwargs)
         assert response.status_code == status, f"{method} {path}: {response.text}"
         return response.json() if response.content else None
 
@@ -297,6 +391,71 @@ class World:
             uow.commit()
         return {"Authorization": f"Token {key}"}
 
+    # --- the work face's objects, made afresh for each role -------------------------
+
+    def work_item(self, **fields: Any) -> str:
+        """A new work item of the owner's, on the work task's first image."""
+        body = {"assetId": self.refs["work_asset"], "assetType": "image", **fields}
+        item: str = self.seed("POST", f"{self.work_project}/work-items", 201, json=body)["id"]
+        return item
+
+    def signal(
+        self, item: str, signal: str, task_type: str, role: str = "owner", **fields: Any
+    ) -> None:
+        body = {"signal": signal, "taskType": task_type, **fields}
+        self.seed("POST", f"{self.work_project}/work-items/{item}/signals", role=role, json=body)
+
+    def held_item(self) -> str:
+        """An item the owner started for the annotator: the annotator holds it."""
+        item = self.work_item()
+        self.signal(item, "start", "labeling", assignee=self.users["annotator"].email)
+        return item
+
+    def cancelled_item(self) -> str:
+        """An item the annotator held, cancelled: failed, and still the annotator's."""
+        item = self.held_item()
+        self.signal(item, "cancel", "labeling")
+        return item
+
+    def reviewed_item(self) -> str:
+        """An item the annotator labelled, whose review the reviewer holds."""
+        item = self.held_item()
+        self.signal(item, "complete", "labeling", role="annotator")
+        self.signal(item, "start", "review", assignee=self.users["reviewer"].email)
+        return item
+
+    def first_in_queue(self) -> Call:
+        """An item due sooner than any other in the queue, so that the role's `next` has
+        one to claim (and takes no item another row needs)."""
+        self.work_item(dueInSeconds=3600)
+        return Call(query={"taskType": "labeling"})
+
+    def upload_link(self) -> Call:
+        """A fresh upload URL of the owner's (each stores one file), and an image for it."""
+        body = self.seed("POST", f"{WORK}/spaces/{self.work_ids['space_id']}/upload-urls")
+        signed = httpx.URL(body["items"][0]["signedUrl"])
+        space, path = signed.path.removeprefix(f"{WORK}/uploads/").split("/", 1)
+        return Call(
+            ids={"space_uuid": space, "path": path}, query=dict(signed.params),
+            content=jpeg(), headers={"Content-Type": "image/jpeg"},
+        )  # fmt: skip
+
+    def fresh_work_project(self) -> str:
+        """A project of the owner's in the default space, that a move may take away."""
+        return self.factory.project(self.users["owner"], self.name("project")).uuid
+
+    def fresh_member(self) -> str:
+        """A member of the crew space, that a removal may take away: their UUID."""
+        user = self.factory.user(self.name("member"))
+        with self.factory.uow() as uow:
+            uow.session.add(SpaceMember(space_id=self.refs["crew"], user_id=user.id))
+            uow.commit()
+        return user.uuid
+
+    @property
+    def work_project(self) -> str:
+        return f"{WORK}/projects/{self.work_ids['project_id']}"
+
 
 def box(world: World) -> dict[str, Any]:
     shape = {"type": "rectangle", "frame": 0, "label_id": world.refs["label"],
@@ -319,6 +478,11 @@ def listed(body: Any) -> set[Any]:
     return {row["id"] for row in rows}
 
 
+def holds_item(world: World, tasks: list[dict[str, Any]]) -> bool:
+    """Whether seed 003 tasks include a stage of the world's work item."""
+    return world.work_ids["work_item_id"] in {task["workItemID"] for task in tasks}
+
+
 # Lists answer 200 to everyone signed in; a role sees the world's object in them or not.
 LISTS: dict[str, Callable[[World, Any], bool]] = {
     "GET users": lambda w, body: w.users["owner"].id in listed(body),
@@ -332,13 +496,34 @@ LISTS: dict[str, Callable[[World, Any], bool]] = {
     "GET datasets": lambda w, body: w.ids["dataset_id"] in listed(body),
     "GET datas": lambda w, body: w.refs["item"] in listed(body),
     "GET /git/repository/meta/get": lambda w, body: str(w.ids["task_id"]) in body,
+    work("GET spaces"): lambda w, body: w.work_ids["space_id"] in listed(body["items"]),
+    work("GET spaces/{space_id}/members"): lambda w, body: (
+        w.users["owner"].id in {member["legacyId"] for member in body["items"]}
+    ),
+    work("GET spaces/{space_id}/projects"): lambda w, body: (
+        w.work_ids["project_id"] in listed(body["items"])
+    ),
+    work("GET projects/{project_id}/batches"): lambda w, body: (
+        w.work_ids["batch_id"] in listed(body["items"])
+    ),
+    work("GET projects/{project_id}/work-items"): lambda w, body: (
+        w.work_ids["work_item_id"] in listed(body["items"])
+    ),
+    work("GET datasets/{dataset_id}/tasks"): lambda w, body: holds_item(w, body["tasks"]),
+    work("GET clients/{client_id}/tasks"): lambda w, body: holds_item(w, body["file_tasks"]),
+    work("GET clients/{client_id}/delayed-tasks"): lambda w, body: holds_item(
+        w, body["delayed tasks"]
+    ),
 }
+# A bulk signal answers 200 with each item's own answer: that is the row's.
+BULK_SIGNAL = work("POST projects/{project_id}/work-items/signals")
 EVERYTHING = Call(query={"page_size": "all"})
+COMPLETE = {"signal": "complete", "taskType": "labeling"}
 
 Spec = Call | Callable[[World, str], Call]
 # What each row sends beyond its path; a row not named here sends its path alone.
 REQUESTS: dict[str, Spec] = {
-    **dict.fromkeys(LISTS, EVERYTHING),
+    **dict.fromkeys([key for key in LISTS if not on_work_face(key)], EVERYTHING),
     "POST auth/login": lambda w, role: Call(
         json={"username": "other" if role == "anon" else role, "password": PASSWORD}
     ),
@@ -417,6 +602,64 @@ REQUESTS: dict[str, Spec] = {
     "POST /git/repository/create/{task_id}": lambda w, role: Call(
         json={"path": str(w.refs["repository"]), "format": FORMAT}
     ),
+    work("POST spaces"): Call(json={"name": "new space"}),
+    work("POST spaces/{space_id}/members"): lambda w, role: Call(
+        ids={"space_id": w.refs["crew_uuid"]},
+        json={"email": w.factory.user(w.name("joiner")).email},
+    ),
+    work("DELETE spaces/{space_id}/members/{user_id}"): lambda w, role: Call(
+        ids={"space_id": w.refs["crew_uuid"], "user_id": w.fresh_member()}
+    ),
+    work("PATCH spaces/{space_id}/projects/{project_id}"): Call(json={"description": "roads"}),
+    work("PATCH spaces/{space_id}/projects/{project_id}?spaceID"): lambda w, role: Call(
+        ids={"project_id": w.fresh_work_project()}, json={"spaceID": w.refs["crew_uuid"]}
+    ),
+    work("PUT projects/{project_id}/workflow"): Call(
+        json={"stages": [{"taskType": "labeling"}, {"taskType": "review", "review": True}]}
+    ),
+    work("POST projects/{project_id}/batches"): lambda w, role: Call(json={"name": w.name("b")}),
+    work("PATCH projects/{project_id}/batches/{batch_id}"): Call(json={"metadata": {"k": 1}}),
+    work("GET projects/{project_id}/work-items"): lambda w, role: Call(
+        query={"workItemIDs": w.work_ids["work_item_id"]}
+    ),
+    work("POST projects/{project_id}/work-items"): lambda w, role: Call(
+        json={"assetId": w.refs["work_asset"], "assetType": "image"}
+    ),
+    work("PUT projects/{project_id}/work-items/{work_item_id}/labels"): Call(
+        json={"labels": [{"bbox": [2, 3, 18, 27], "label": "car"}]}
+    ),
+    work("POST projects/{project_id}/work-items/{work_item_id}/signals"): lambda w, role: Call(
+        ids={"work_item_id": w.held_item()}, json=COMPLETE
+    ),
+    work("POST projects/{project_id}/work-items/{work_item_id}/signals?cancel"): (
+        lambda w, role: Call(
+            ids={"work_item_id": w.held_item()}, json={"signal": "cancel", "taskType": "labeling"}
+        )
+    ),
+    work("POST projects/{project_id}/work-items/{work_item_id}/signals?reopen"): (
+        lambda w, role: Call(
+            ids={"work_item_id": w.cancelled_item()},
+            json={"signal": "reopen", "taskType": "labeling"},
+        )
+    ),
+    BULK_SIGNAL: lambda w, role: Call(
+        json=COMPLETE | {"workItems": [{"workItemID": w.held_item()}]}
+    ),
+    work("POST projects/{project_id}/work-items/next"): lambda w, role: w.first_in_queue(),
+    work("POST tasks/{task_id}"): Call(json={"difficulty": 5}),
+    work("POST tasks/{task_id}/accept"): lambda w, role: Call(
+        ids={"task_id": f"{w.reviewed_item()}:review"}
+    ),
+    work("POST tasks/{task_id}/reject"): lambda w, role: Call(
+        ids={"task_id": f"{w.reviewed_item()}:review"}, json={"comments": ["a loose box"]}
+    ),
+    work("GET clients/{client_id}/tasks"): lambda w, role: Call(
+        query={"email": w.users["annotator"].email}
+    ),
+    work("POST spaces/{space_id}/download-urls"): lambda w, role: Call(
+        json={"paths": [w.refs["upload_path"]]}
+    ),
+    work("PUT uploads/{space_uuid}/{path}"): lambda w, role: w.upload_link(),
 }
 
 
@@ -496,6 +739,48 @@ def build(world: World) -> None:
     )  # fmt: skip
 
 
+def build_work(world: World) -> None:
+    """The work face's: a task of the project on three images of its own (so that no
+    work item touches the CVAT rows' task), a batch, the world's work item on its first
+    image (held by the annotator, and overdue), a file uploaded to the default space, and
+    a space of its own (crew) whose members are all the roles."""
+    users, refs, project = world.users, world.refs, world.refs["project"]
+    task = world.seed("POST", "tasks", 201, json={"name": "work", "project_id": project.id})["id"]
+    added = world.seed("POST", f"tasks/{task}/data", 202, data={"image_quality": "70"},
+                       files=images(3))  # fmt: skip
+    assert world.wait(added["operation_id"])["status"] == "finished"
+    dataset = world.seed("GET", f"tasks/{task}")["dataset_id"]
+    refs["work_asset"] = min(
+        asset["id"]
+        for asset in world.seed("GET", "datas", params={"dataset_id": dataset})["results"]
+    )
+    with world.factory.uow() as uow:
+        default = uow.session.get_one(Space, DEFAULT_SPACE_ID).uuid
+        dataset_uuid = uow.session.get_one(Dataset, dataset).uuid
+        crew = Space(name="crew")
+        uow.session.add(crew)
+        uow.flush()
+        uow.session.add_all(
+            SpaceMember(space_id=crew.id, user_id=user.id) for user in users.values()
+        )
+        refs["crew"], refs["crew_uuid"] = crew.id, crew.uuid
+        uow.commit()
+    world.work_ids.update(space_id=default, client_id=default, project_id=project.uuid)
+
+    batch = world.seed("POST", f"{world.work_project}/batches", 201, json={"name": "matrix"})
+    item = world.held_item()
+    world.seed("POST", f"{WORK}/tasks/{item}:labeling", json={"due": "2020-01-01T00:00:00Z"})
+    link = world.upload_link()
+    path = f"{WORK}/uploads/{link.ids['space_uuid']}/{link.ids['path']}"
+    uploaded = world.client.put(path, params=link.query, content=link.content, headers=link.headers)
+    assert uploaded.status_code == 201, uploaded.text
+    refs["upload_path"] = link.ids["path"]
+    world.work_ids.update(
+        batch_id=batch["id"], work_item_id=item, task_id=f"{item}:labeling",
+        dataset_id=dataset_uuid,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def world(
     engine: Engine, database_url: str, tmp_path_factory: pytest.TempPathFactory
@@ -510,6 +795,8 @@ def world(
         operation_modules=["tests.support.operations"],
         export_roots=[root / "exports"],
         share_dir=root / "share",
+        # The annotator's claim on the world's work item outlasts the module.
+        lease_seconds=86_400,
     )
     app = create_app(settings, engine=engine)
     try:
@@ -529,6 +816,7 @@ def world(
                 uow.commit()
             world = World(app, client, factory, root, users)
             build(world)
+            build_work(world)
             yield world
     finally:
         app.state.runner.shutdown()
@@ -543,7 +831,8 @@ def call_for(world: World, key: str, role: str) -> Call:
 def path_ids(world: World, key: str, call: Call) -> dict[str, Any]:
     """The path parameters this call fills in, by name."""
     names = re.findall(r"{(\w+)}", key)
-    return {name: (world.ids | call.ids)[name] for name in names}
+    known = world.work_ids if on_work_face(key) else world.ids
+    return {name: (known | call.ids)[name] for name in names}
 
 
 def send(world: World, key: str, role: str, call: Call, ids: dict[str, Any]) -> httpx.Response:
@@ -552,12 +841,15 @@ def send(world: World, key: str, role: str, call: Call, ids: dict[str, Any]) -> 
     world.client.cookies.clear()
     return world.client.request(
         method, path.format(**ids), params=call.query, json=call.json, data=call.data,
-        files=call.files, headers=world.headers(role) | call.headers,
+        files=call.files, content=call.content, headers=world.headers(role) | call.headers,
     )  # fmt: skip
 
 
 def outcome(world: World, key: str, response: httpx.Response) -> str:
     status = response.status_code
+    if key == BULK_SIGNAL and status == 200:
+        (answer,) = response.json()["items"]
+        status = answer["error"]["status"] if answer["result"] == "ERROR" else status
     if status >= 500:
         return f"{status}!"
     if status == 401:
@@ -582,8 +874,10 @@ def masked(response: httpx.Response, ids: dict[str, Any]) -> tuple[int, str]:
 
 
 def missing(ids: dict[str, Any]) -> dict[str, Any]:
-    """Ids of objects that do not exist, of the same kinds."""
-    return {name: MISSING_ID if isinstance(v, int) else MISSING_KEY for name, v in ids.items()}
+    """The ids with the last, the object a hidden answer hides, one that does not exist
+    (of the same kind); those before it name its parents, which the role sees."""
+    name, value = list(ids.items())[-1]
+    return ids | {name: MISSING_ID if isinstance(value, int) else MISSING_KEY}
 
 
 def expectations(key: str) -> dict[str, str]:
@@ -611,7 +905,8 @@ def test_each_role_gets_what_the_policy_says(world: World, key: str) -> None:
         response = send(world, key, role, call, ids)
         got = outcome(world, key, response)
         line = f"  {role:<9} expected {expected:<6}  got {got:<6} ({response.status_code})"
-        if got == HIDDEN == expected and ids and not (key in LISTS and response.is_success):
+        in_body = key in LISTS or key == BULK_SIGNAL  # what a success hides is in its body
+        if got == HIDDEN == expected and ids and not (in_body and response.is_success):
             # Hidden means answered as for an object that does not exist: ids leak nothing.
             absent = send(world, key, role, call, missing(ids))
             if masked(response, ids) != masked(absent, missing(ids)):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from labelyard.domain import (
@@ -104,6 +104,17 @@ def visible_anywhere(actor: Actor) -> ColumnElement[bool]:
     return or_(own, Project.owner_id == actor.id, Project.assignee_id == actor.id)
 
 
+def managed_anywhere(actor: Actor) -> ColumnElement[bool]:
+    """Work items of the projects whose work the actor manages (joined with Project)."""
+    if actor.reads_everything or (
+        actor.can_write and (actor.is_admin or Group.BUSINESS in actor.groups)
+    ):
+        return true()
+    if not actor.can_write:
+        return false()
+    return or_(Project.owner_id == actor.id, Project.assignee_id == actor.id)
+
+
 def in_dataset(session: Session, actor: Actor, dataset: Dataset) -> list[StageTask]:
     found = session.scalars(
         select(WorkItem)
@@ -119,7 +130,9 @@ def in_dataset(session: Session, actor: Actor, dataset: Dataset) -> list[StageTa
 
 
 def of_user(session: Session, actor: Actor, space_id: int, user_id: int) -> list[StageTask]:
-    """The stages a user holds now in the space's projects: assigned or claimed."""
+    """The stages a user holds now in the space's projects: assigned or claimed. Another
+    user's are those in the projects the actor manages."""
+    seen = visible_anywhere(actor) if user_id == actor.id else managed_anywhere(actor)
     found = session.scalars(
         select(WorkItem)
         .join(Project, Project.id == WorkItem.project_id)
@@ -127,7 +140,7 @@ def of_user(session: Session, actor: Actor, space_id: int, user_id: int) -> list
             Project.space_id == space_id,
             WorkItem.assignee_id == user_id,
             WorkItem.status.in_([WorkStatus.NEW, WorkStatus.IN_PROGRESS]),
-            visible_anywhere(actor),
+            seen,
         )
         .order_by(WorkItem.id)
     )

@@ -101,3 +101,18 @@ def test_sqlite_checkpoints_by_itself_unless_told_otherwise(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}")
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 1000
+
+
+def test_a_fresh_database_has_the_default_space_and_gives_new_spaces_new_ids(fresh_database_url):
+    engine = make_engine(fresh_database_url)
+    migrate(engine)
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT id, name FROM spaces")).all() == [(1, "Default")]
+        connection.execute(
+            text(
+                "INSERT INTO spaces (uuid, name, company_uuid, created_date) "
+                "VALUES ('u', 'second', 'c', CURRENT_TIMESTAMP)"
+            )
+        )
+        assert connection.execute(text("SELECT max(id) FROM spaces")).scalar() == 2
+    engine.dispose()

@@ -256,6 +256,9 @@ def upgrade() -> None:
             }
         ],
     )
+    if op.get_bind().dialect.name == "postgresql":
+        # The row above was given its id: the sequence must hand out the next one.
+        op.execute("SELECT setval(pg_get_serial_sequence('spaces', 'id'), 1)")
     for table in ("datasets", "projects", "users"):
         _add_uuid(table)
     for table in ("datasets", "projects"):
