@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labelyard.domain import Space
+from labelyard.domain import Batch, Space
 from tests.api.platform_v1.conftest import API, Work
 
 V1 = "/api/v1"
@@ -142,3 +142,70 @@ def _claim_review(work: Work, wanted: str) -> str:
     for other in held:
         work.signal(work.reviewer, other, "release", "review")
     return wanted
+
+
+def test_a_sequence_dataset_has_a_file_task_per_video_labelled_with_frames(work: Work):
+    from labelyard.domain import Asset, Dataset, Task, TaskFrame, TaskState
+    from labelyard.services import jobs
+
+    with work.factory.uow() as uow:
+        dataset = Dataset(name="drive", owner_id=work.manager.id, status="ready", scene="video")
+        batch = Batch(name="b")
+        dataset.batches.append(batch)
+        uow.session.add(dataset)
+        uow.flush()
+        video = Asset(
+            dataset_id=dataset.id, batch_id=batch.id, name="drive.mp4", kind="video",
+            storage_key=f"{dataset.storage_prefix}/drive.mp4", size_bytes=1, width=320,
+            height=240, frame_count=5,
+        )  # fmt: skip
+        uow.session.add(video)
+        uow.flush()
+        task = Task(
+            name="drive", owner_id=work.manager.id, project_id=work.project.id,
+            dataset_id=dataset.id, size=5, mode="interpolation", chunk_size=5,
+            state=TaskState.IN_PROGRESS,
+        )  # fmt: skip
+        uow.session.add(task)
+        uow.flush()
+        uow.session.add_all(
+            TaskFrame(
+                task_id=task.id,
+                frame=n,
+                asset_id=video.id,
+                asset_frame=n,
+                name=f"drive.mp4#{n}",
+                width=320,
+                height=240,
+            )
+            for n in range(5)
+        )
+        jobs.add_segments(uow, task, [(0, 4)])
+        uow.commit()
+        dataset_uuid, task_id = dataset.uuid, task.id
+
+    manager = work.as_(work.manager)
+    work.client.post(f"{API}/datasets/{dataset_uuid}/file-tasks", headers=manager)
+    tasks = work.client.get(f"{API}/datasets/{dataset_uuid}/tasks", headers=manager).json()["tasks"]
+    files = [t for t in tasks if t["kind"] == "file" and t["stage"] == "labeling"]
+    assert len(files) == 1  # the whole video is one file task
+    item = files[0]["workItemID"]
+    worker = work.workers[0]
+    while (claimed := work.next(worker, "labeling").json())["id"] != item:
+        work.signal(worker, claimed["id"], "complete", "labeling")
+    track = {"frames": [{"frame": 0, "bbox": [1, 1, 10, 10]}, {"frame": 4, "bbox": [5, 5, 10, 10]}],
+             "label": "car"}  # fmt: skip
+    put = work.client.put(
+        f"{work.base}/work-items/{item}/labels", json={"labels": [track]}, headers=work.as_(worker)
+    )
+    assert put.status_code == 200, put.text
+    (label,) = put.json()["labels"]
+    assert [f["frame"] for f in label["frames"]] == [0, 4]
+    beyond = {"frames": [{"frame": 9, "bbox": [1, 1, 2, 2]}], "label": "car"}
+    refused = work.client.put(
+        f"{work.base}/work-items/{item}/labels", json={"labels": [beyond]}, headers=work.as_(worker)
+    )
+    assert refused.status_code == 400, refused.text
+    (job,) = work.client.get(f"{V1}/tasks/{task_id}/jobs", headers=manager).json()
+    tracks = work.client.get(f"{V1}/jobs/{job['id']}/annotations", headers=manager).json()["tracks"]
+    assert [s["frame"] for s in tracks[0]["shapes"]] == [0, 4]
