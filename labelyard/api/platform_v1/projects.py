@@ -151,6 +151,7 @@ def change_workflow(
     version they were made with; new items get this one."""
     project = get_project(uow.session, actor, project_id)
     items.check_manager(actor, project)
+    items.lock_project(uow.session, project)
     workflow = stages.change(uow.session, project, stages.parse(stage_list), actor.id)
     uow.commit()
     return workflow_json(workflow)

@@ -124,6 +124,7 @@ def create(
 ) -> WorkItem:
     """One new item in the project's current workflow, at its first stage."""
     check_manager(actor, project)
+    lock_project(session, project)
     batch = _batch(session, project, data.batch_id, actor.id)
     asset = _asset(session, project, data)
     now = utcnow()
@@ -141,6 +142,14 @@ def create(
         item.task_id, item.frame = where.task_id, where.frame
     session.flush()
     return item
+
+
+def lock_project(session: Session, project: Project) -> None:
+    """Item makers of one project take turns (a row lock on PostgreSQL; SQLite's write
+    transaction already serializes them): the first makes the Default batch, the workflow's
+    first version and the work task, which the others then find, and each new frame of a
+    work task gets the next number."""
+    session.execute(select(Project.id).where(Project.id == project.id).with_for_update())
 
 
 def new_item(

@@ -329,6 +329,7 @@ def _make(
     wanted: list[tuple[str, WorkKind, dict[str, Any]]],
     actor_id: int,
 ) -> int:
+    items.lock_project(session, project)
     existing = set(
         session.scalars(
             select(WorkItem.source_key).where(

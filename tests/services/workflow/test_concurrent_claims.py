@@ -248,3 +248,24 @@ def test_a_refused_signal_on_a_lapsed_lease_loses_no_history(queue: Queue):
         item, history = queue.item(item_id), queue.history(item_id)
         assert history[-1].status == item.status
         assert [h.signal for h in history] == ["start"]
+
+
+def test_concurrent_makers_of_a_new_projects_items_take_turns(queue: Queue):
+    """The first items of a project make its Default batch, its workflow's first version
+    and its work task: 16 makers at once make each of them once, and the work task's
+    frames are numbered without a gap or a clash."""
+    start = threading.Barrier(CLAIMERS)
+
+    def make(asset: Asset) -> str:
+        start.wait()
+        return queue.create([asset])[0]
+
+    with ThreadPoolExecutor(CLAIMERS) as pool:
+        made = list(pool.map(make, queue.assets[:CLAIMERS]))
+    assert len(set(made)) == CLAIMERS
+    with UnitOfWork(queue.session_factory, writes=False) as uow:
+        rows = uow.session.scalars(select(WorkItem)).all()
+        assert len({row.batch_id for row in rows}) == 1
+        assert len({row.workflow_id for row in rows}) == 1
+        assert len({row.task_id for row in rows}) == 1
+        assert sorted(row.frame for row in rows) == list(range(CLAIMERS))
