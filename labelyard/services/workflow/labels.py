@@ -12,9 +12,21 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import Table, select
+from sqlalchemy.orm import defer, lazyload
 
 from labelyard.adapters.db.bulk import AnnotationRows
-from labelyard.domain import Asset, Job, Project, Segment, TaskFrame, WorkItem, WorkKind, utcnow
+from labelyard.domain import (
+    Asset,
+    Job,
+    Label,
+    Project,
+    Segment,
+    Task,
+    TaskFrame,
+    WorkItem,
+    WorkKind,
+    utcnow,
+)
 from labelyard.domain.annotations import ANNOTATION_TABLES
 from labelyard.services import annotations as annotation_store
 from labelyard.services.access import Actor
@@ -26,6 +38,7 @@ from labelyard.services.workflow import signals
 from labelyard.services.workflow.signalling import renew_lease
 
 MAX_LABELS = 10_000
+_KINDS = ("shapes", "tracks")
 ATTRIBUTE_KINDS = frozenset({WorkKind.FRAME_ATTRIBUTE, WorkKind.DATASET_ATTRIBUTE})
 Number = float
 
@@ -108,9 +121,9 @@ def write(
         raise InvalidInput.on("labels", "An attribute task has no boxes to label.")
     if item.kind == WorkKind.LABEL and len(given) > 1:
         raise InvalidInput.on("labels", "A label task is one object: send one label (or none).")
-    job = _job(uow, item)
+    job, task = _job(uow, item)
     annotation_store.lock_for_writing(uow, job)
-    names = {label.name: label.id for label in project.labels}
+    names = {name: label_id for label_id, name in label_names(uow, project).items()}
     shapes, tracks = [], []
     for index, entry in enumerate(given):
         label_id = _label_id(names, entry.label, f"labels.{index}.label")
@@ -130,10 +143,12 @@ def write(
     new_ids = [object_id for object_id, _ in written["shapes"] + written["tracks"]]
     item.label_meta = {str(i): entry.metadata for i, entry in zip(new_ids, given, strict=True)}
     job.annotation_version += 1
-    job.segment.task.updated_date = item.updated_date = utcnow()
+    task.updated_date = item.updated_date = utcnow()
     renew_lease(item, actor, lease_seconds)
     uow.commit()
-    return Written(job.annotation_version, read(uow, project, item))
+    # Answered from what was written: the same rows a read would find.
+    stored = {kind: [(i, json.loads(text)) for i, text in written[kind]] for kind in _KINDS}
+    return Written(job.annotation_version, _answer(uow, project, item, stored))
 
 
 def read(uow: UnitOfWork, project: Project, item: WorkItem) -> list[dict[str, Any]]:
@@ -141,10 +156,23 @@ def read(uow: UnitOfWork, project: Project, item: WorkItem) -> list[dict[str, An
     width, height), ``frames`` for a track; each with its id, label and metadata."""
     if item.task_id is None or item.kind in ATTRIBUTE_KINDS:
         return []
-    job = _job(uow, item)
-    names = {label.id: label.name for label in project.labels}
+    return _answer(uow, project, item, _rows(uow, item, _job_id(uow, item)))
+
+
+def label_names(uow: UnitOfWork, project: Project) -> dict[int, str]:
+    rows = uow.session.execute(select(Label.id, Label.name).where(Label.project_id == project.id))
+    return {label_id: name for label_id, name in rows}
+
+
+def _answer(
+    uow: UnitOfWork,
+    project: Project,
+    item: WorkItem,
+    rows_by_kind: dict[str, list[tuple[int, Any]]],
+) -> list[dict[str, Any]]:
+    names = label_names(uow, project)
     labels = []
-    for kind, rows in _rows(uow, item, job).items():
+    for kind, rows in rows_by_kind.items():
         for object_id, data in rows:
             entry: dict[str, Any] = {
                 "id": object_id,
@@ -215,14 +243,15 @@ def _frame(item: WorkItem) -> int:
     return item.frame or 0
 
 
-def _job(uow: UnitOfWork, item: WorkItem) -> Job:
+def _job_id(uow: UnitOfWork, item: WorkItem) -> int:
+    """The job holding the item's frame (the first, where segments overlap)."""
     if item.task_id is None:
         raise Conflict(
             "The work item's asset is not stored in labelyard (no assetId), so it has "
             "nowhere to keep labels; create it with an assetId."
         )
-    job = uow.session.scalars(
-        select(Job)
+    job_id = uow.session.scalar(
+        select(Job.id)
         .join(Segment, Segment.id == Job.segment_id)
         .where(
             Segment.task_id == item.task_id,
@@ -231,10 +260,26 @@ def _job(uow: UnitOfWork, item: WorkItem) -> Job:
         )
         .order_by(Job.id)
         .limit(1)
-    ).first()
-    if job is None:
+    )
+    if job_id is None:
         raise Conflict("The task frame of this work item has no job any more.")
-    return job
+    return job_id
+
+
+def _job(uow: UnitOfWork, item: WorkItem) -> tuple[Job, Task]:
+    """The job to write to, and its task loaded light (a work task's segments, one per
+    hundred frames, are not needed to check a frame's labels). The caller holds on to the
+    task: the session keeps only what is referenced, and the job reaches it again."""
+    job_id = _job_id(uow, item)
+    task = uow.session.get_one(
+        Task,
+        item.task_id,
+        options=[defer(Task.status), lazyload(Task.segments), lazyload(Task.team),
+                 lazyload(Task.owner), lazyload(Task.assignee), lazyload(Task.project),
+                 lazyload(Task.own_labels)],
+    )  # fmt: skip
+    job = uow.session.get_one(Job, job_id, options=[lazyload(Job.assignee), lazyload(Job.reviewer)])
+    return job, task
 
 
 def _label_id(names: dict[str, int], name: str | None, path: str) -> int:
@@ -270,12 +315,12 @@ def _track(frames: list[FrameBox], base: int, label_id: int) -> dict[str, Any]:
     }
 
 
-def _rows(uow: UnitOfWork, item: WorkItem, job: Job) -> dict[str, list[tuple[int, Any]]]:
+def _rows(uow: UnitOfWork, item: WorkItem, job_id: int) -> dict[str, list[tuple[int, Any]]]:
     """The stored objects that are the item's labels, decoded."""
     found: dict[str, list[tuple[int, Any]]] = {"shapes": [], "tracks": []}
     for kind in found:
         table: Table = ANNOTATION_TABLES[kind]
-        stmt = select(table.c.id, table.c.data).where(table.c.job_id == job.id)
+        stmt = select(table.c.id, table.c.data).where(table.c.job_id == job_id)
         if item.kind == WorkKind.LABEL:
             if item.object_kind != kind[:-1] or item.object_id is None:
                 continue
@@ -299,4 +344,4 @@ def _frames(uow: UnitOfWork, item: WorkItem) -> tuple[int, int]:
 
 
 def _current_ids(uow: UnitOfWork, item: WorkItem, job: Job) -> dict[str, list[int]]:
-    return {kind: [i for i, _ in rows] for kind, rows in _rows(uow, item, job).items()}
+    return {kind: [i for i, _ in rows] for kind, rows in _rows(uow, item, job.id).items()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid as uuid_module
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, lazyload
 
 from labelyard.domain import DEFAULT_SPACE_ID, Dataset, Project, Space, SpaceMember, Task, User
 from labelyard.services import access
@@ -49,8 +49,16 @@ def get_project(
     key = canonical_uuid(project_uuid)
     project = None
     if key is not None:
-        stmt = select(Project).where(
-            Project.uuid == key, access.in_visible_space(actor, Project.space_id)
+        stmt = (
+            select(Project)
+            .where(Project.uuid == key, access.in_visible_space(actor, Project.space_id))
+            # The work face needs none of these on every request; labels load when used.
+            .options(
+                defer(Project.status),
+                lazyload(Project.owner),
+                lazyload(Project.assignee),
+                lazyload(Project.labels),
+            )
         )
         if space is not None:
             stmt = stmt.where(Project.space_id == space.id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from labelyard.domain import (
@@ -195,51 +195,68 @@ def _follow_with_jobs(
     session: Session, item: WorkItem, request: SignalRequest, effects: Effects
 ) -> None:
     """The CVAT face's job status follows the work: starting a review puts the job in
-    validation, rework puts it back in annotation, and the job is completed once every
-    item on its frames is."""
+    validation, rework (or reopening) puts it back in annotation, and the job is completed
+    once every item on its frames is."""
     if item.task_id is None:
         return
-    jobs = _jobs_of(session, item)
-    if effects.started_review:
-        for job in jobs:
-            if job.status == JobStatus.ANNOTATION:
-                job.status = JobStatus.VALIDATION
-    elif (
+    reworked = (
         item.status == WorkStatus.NEW
         and not item.in_review
         and (
             request.signal == Signal.REOPEN
             or (request.signal == Signal.COMPLETE and request.outcome == Outcome.NOT_OK)
         )
-    ):
-        for job in jobs:
-            job.status = JobStatus.ANNOTATION
+    )
+    if not (effects.started_review or reworked or effects.completed):
+        return
+    jobs = _jobs_of(session, item)
+    if effects.started_review:
+        ids = [job for job, _, _ in jobs]
+        _set_status(session, ids, JobStatus.VALIDATION, only_from=JobStatus.ANNOTATION)
+    elif reworked:
+        _set_status(session, [job for job, _, _ in jobs], JobStatus.ANNOTATION)
     if effects.completed:
         session.flush()
-        for job in jobs:
-            if _open_items(session, item.task_id, job.segment) == 0:
-                job.status = JobStatus.COMPLETED
+        done = [
+            job for job, first, last in jobs if _open_items(session, item.task_id, first, last) == 0
+        ]
+        _set_status(session, done, JobStatus.COMPLETED)
 
 
-def _jobs_of(session: Session, item: WorkItem) -> list[Job]:
+def _jobs_of(session: Session, item: WorkItem) -> list[tuple[int, int, int]]:
+    """(job id, first frame, last frame) of the jobs holding the item's frame (all the
+    task's jobs for an item of the whole task)."""
     stmt = (
-        select(Job)
+        select(Job.id, Segment.start_frame, Segment.stop_frame)
         .join(Segment, Segment.id == Job.segment_id)
         .where(Segment.task_id == item.task_id)
     )
     if item.frame is not None:
         stmt = stmt.where(Segment.start_frame <= item.frame, Segment.stop_frame >= item.frame)
-    return list(session.scalars(stmt))
+    return [(job_id, first, last) for job_id, first, last in session.execute(stmt)]
 
 
-def _open_items(session: Session, task_id: int, segment: Segment) -> int:
+def _set_status(
+    session: Session, job_ids: list[int], status: JobStatus, *, only_from: JobStatus | None = None
+) -> None:
+    if not job_ids:
+        return
+    stmt = update(Job).where(Job.id.in_(job_ids))
+    if only_from is not None:
+        stmt = stmt.where(Job.status == only_from)
+    session.execute(
+        stmt.values(status=status.value), execution_options={"synchronize_session": "fetch"}
+    )
+
+
+def _open_items(session: Session, task_id: int, first: int, last: int) -> int:
     return (
         session.scalar(
             select(func.count())
             .select_from(WorkItem)
             .where(
                 WorkItem.task_id == task_id,
-                WorkItem.frame.between(segment.start_frame, segment.stop_frame),
+                WorkItem.frame.between(first, last),
                 WorkItem.status.not_in([WorkStatus.COMPLETED, WorkStatus.FAILED]),
             )
         )
