@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,10 @@ from labelyard.services.uow import WRITE_INTENT
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # SQLite's own default: a checkpoint when a commit takes the log past 1,000 pages.
 DEFAULT_AUTOCHECKPOINT = 1000
+# As long as SQLite's busy_timeout: a writer waits this long for its turn, then asks SQLite.
+WRITER_WAIT_S = 30.0
+# Connection.info key: this connection's transaction holds its engine's writer turn.
+_HOLDS_TURN = "labelyard_writer_turn"
 log = logging.getLogger(__name__)
 
 
@@ -46,8 +51,14 @@ def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs: Any
         # emit BEGIN ourselves so every unit of work is one real transaction. Writers
         # take the write lock up front: a deferred transaction that reads and then writes
         # fails at once with "database is locked" when another writer got there first,
-        # where BEGIN IMMEDIATE waits its turn (busy_timeout).
-        event.listen(engine, "begin", _sqlite_begin)
+        # where BEGIN IMMEDIATE waits its turn.
+        turns = WriterTurns() if path and path != ":memory:" else None
+        event.listen(engine, "begin", functools.partial(_sqlite_begin, turns))
+        if turns is not None:
+            # A pooled connection goes back to the pool once its transaction has ended
+            # (committed, rolled back, or the connection lost): the next writer's turn.
+            for name in ("checkin", "invalidate", "soft_invalidate"):
+                event.listen(engine, name, functools.partial(_end_turn, turns))
         return engine
     return create_engine(
         url,
@@ -64,9 +75,63 @@ def _json_text(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-def _sqlite_begin(connection: Connection) -> None:
-    immediate = connection.get_execution_options().get(WRITE_INTENT)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+class WriterTurns:
+    """The writers of one SQLite database in this process, served in the order they came.
+
+    SQLite lets one writer in at a time; the others, left to its busy handler, sleep and
+    retry at growing intervals (up to 100 ms), so that the lock is often free while every
+    waiter sleeps, and the unlucky one waits for seconds under load. Here a writer waits
+    on a lock of its own that the one before it releases: no idle gaps, first come first
+    served. Writers of other processes (the CLI) still meet at SQLite's lock."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiting: deque[threading.Lock] = deque()
+        self._taken = False
+
+    def take(self, timeout: float) -> bool:
+        """Wait for this writer's turn; False after ``timeout`` seconds without it."""
+        with self._mutex:
+            if not self._taken:
+                self._taken = True
+                return True
+            signal = threading.Lock()
+            signal.acquire()
+            self._waiting.append(signal)
+        if signal.acquire(timeout=timeout):
+            return True
+        with self._mutex:
+            if signal in self._waiting:
+                self._waiting.remove(signal)
+                return False
+        return True  # handed over just as the wait ran out
+
+    def give_back(self) -> None:
+        """End the current turn: the longest-waiting writer's starts."""
+        with self._mutex:
+            if self._waiting:
+                self._waiting.popleft().release()  # still taken, by that writer now
+            else:
+                self._taken = False
+
+
+def _sqlite_begin(turns: WriterTurns | None, connection: Connection) -> None:
+    if not connection.get_execution_options().get(WRITE_INTENT):
+        connection.exec_driver_sql("BEGIN")
+        return
+    if turns is not None and turns.take(WRITER_WAIT_S):
+        connection.info[_HOLDS_TURN] = True
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        if connection.info.pop(_HOLDS_TURN, False):
+            turns.give_back()  # type: ignore[union-attr]
+        raise
+
+
+def _end_turn(turns: WriterTurns, _dbapi_connection: Any, record: Any, *_: Any) -> None:
+    if record is not None and record.info.pop(_HOLDS_TURN, False):
+        turns.give_back()
 
 
 def _sqlite_pragmas(autocheckpoint: int, dbapi_connection: Any, _record: Any) -> None:
