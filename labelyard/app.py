@@ -27,8 +27,8 @@ from labelyard.api.cvat_v1 import git as git_routes
 from labelyard.api.cvat_v1 import router as cvat_v1_router
 from labelyard.api.datasets_v1 import router as datasets_v1_router
 from labelyard.api.nul_bytes import RefuseNulBytes
-from labelyard.api.platform_v1 import PREFIX as PLATFORM_PREFIX
 from labelyard.api.platform_v1 import router as platform_v1_router
+from labelyard.api.routing import API_PREFIX
 from labelyard.api.storage_urls import router as storage_urls_router
 from labelyard.config import Settings
 from labelyard.services import operations
@@ -40,7 +40,6 @@ from labelyard.worker import Runtime, build_runtime
 
 log = logging.getLogger(__name__)
 
-API_PREFIX = "/api/v1"
 # Requests carrying media files, which may be far larger than any other body; POST /tasks
 # takes backups too, and its route holds a JSON body to the ordinary limit itself.
 UPLOAD_PATHS = r"^/api/v1/(tasks/\d+/data|datasets/\d+/batchs|tasks)/?$|^/api/platform/v1/uploads/"
@@ -106,23 +105,26 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             (ANNOTATION_PATHS, settings.max_annotation_bytes),
         ],
     )
-    app.include_router(cvat_v1_router, prefix=API_PREFIX)
-    app.include_router(datasets_v1_router, prefix=API_PREFIX)
-    app.include_router(storage_urls_router, prefix=API_PREFIX)
-    app.include_router(platform_v1_router, prefix=PLATFORM_PREFIX)
-    # CVAT serves its git integration at the root; the /api/v1 copy is for clients and
-    # proxies that know only the API's prefix.
-    app.include_router(git_routes.router)
-    app.include_router(git_routes.router, prefix=API_PREFIX, include_in_schema=False)
-    _mount_docs(app)
-    _document_hand_decoded_bodies(app)
 
+    # First: probes ask often, and routes are tried in order.
     @app.get(f"{API_PREFIX}/health", tags=["server"])
     def health() -> dict[str, Any]:
         """Liveness and database reachability; needs no credentials."""
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__, "database": engine.dialect.name}
+
+    # The faces carry their prefixes themselves (see FaceRouter).
+    app.include_router(cvat_v1_router)
+    app.include_router(datasets_v1_router)
+    app.include_router(storage_urls_router, prefix=API_PREFIX)
+    app.include_router(platform_v1_router)
+    # CVAT serves its git integration at the root; the /api/v1 copy is for clients and
+    # proxies that know only the API's prefix.
+    app.include_router(git_routes.router)
+    app.include_router(git_routes.router, prefix=API_PREFIX, include_in_schema=False)
+    _mount_docs(app)
+    _document_hand_decoded_bodies(app)
 
     return app
 

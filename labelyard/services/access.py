@@ -7,7 +7,9 @@ objects. Objects a user cannot see answer 404, never 403, so ids leak nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import false, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute
@@ -30,6 +32,17 @@ CREATORS = frozenset({Group.ADMIN, Group.BUSINESS, Group.USER})
 WRITERS = CREATORS | {Group.WORKER}
 
 
+class Person(Protocol):
+    """A user as far as permissions go: a User, or what a token lookup read of one."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def is_superuser(self) -> bool: ...
+    @property
+    def groups(self) -> Sequence[str]: ...
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who is asking: a user id and the groups that decide what they may do."""
@@ -38,7 +51,7 @@ class Actor:
     groups: frozenset[str]
 
     @classmethod
-    def of(cls, user: User) -> Actor:
+    def of(cls, user: Person) -> Actor:
         groups = set(user.groups)
         if user.is_superuser:
             groups.add(Group.ADMIN)

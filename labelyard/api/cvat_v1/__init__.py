@@ -1,7 +1,5 @@
 """The CVAT v1-compatible face, mounted at ``/api/v1``."""
 
-from fastapi import APIRouter
-
 from labelyard.api.cvat_v1 import (
     annotations,
     auth,
@@ -14,8 +12,9 @@ from labelyard.api.cvat_v1 import (
     tasks,
     users,
 )
+from labelyard.api.routing import API_PREFIX, FaceRouter
 
-router = APIRouter()
+router = FaceRouter(prefix=API_PREFIX)
 for module in (
     auth, users, projects, tasks, task_data, jobs, annotations, server, restrictions,
     operations,

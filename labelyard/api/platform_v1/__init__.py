@@ -1,11 +1,10 @@
 """The work face (seeds 003 and 004), mounted at ``/api/platform/v1``."""
 
-from fastapi import APIRouter
-
 from labelyard.api.platform_v1 import batches, projects, tasks, transfers, work_items
+from labelyard.api.routing import FaceRouter
 
 PREFIX = "/api/platform/v1"
 
-router = APIRouter()
+router = FaceRouter(prefix=PREFIX)
 for module in (projects, batches, work_items, tasks, transfers):
     router.include_router(module.router)
