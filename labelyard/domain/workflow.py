@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -156,8 +157,20 @@ class WorkItem(Base):
     __tablename__ = "work_items"
     __table_args__ = (
         UniqueConstraint("project_id", "source_key"),
-        # The pull queue: a stage's new items, most urgent first.
-        Index("ix_work_items_queue", "project_id", "status", "task_type", "due_at"),
+        # The pull queue: a stage's new items in the order ``next`` hands them out
+        # (due soonest, undated last, then hardest, then oldest), so that it reads the
+        # first entry instead of sorting them all (migration 0010).
+        Index(
+            "ix_work_items_queue",
+            "project_id",
+            "status",
+            "task_type",
+            text("(due_at IS NULL)"),
+            "due_at",
+            text("difficulty DESC"),
+            "created_date",
+            "id",
+        ),
         Index("ix_work_items_leases", "status", "leased_until"),
     )
 

@@ -200,6 +200,13 @@ def lock_for_writing(uow: UnitOfWork, job: Job) -> Job:
     # transaction already serializes them).
     uow.session.execute(select(Job.id).where(Job.id == job.id).with_for_update())
     uow.session.refresh(job, ["annotation_version"])
+    check_writable(job)
+    return job
+
+
+def check_writable(job: Job) -> None:
+    """Refuse a write to a job whose annotations may not change now: its task not
+    started or paused, or the job completed. The caller holds the job's write turn."""
     task = job.segment.task
     if task.state in (TaskState.NOT_STARTED, TaskState.PAUSED):
         raise Conflict(
@@ -207,7 +214,6 @@ def lock_for_writing(uow: UnitOfWork, job: Job) -> Job:
         )
     if job.status == JobStatus.COMPLETED:
         raise Conflict("The job is completed: reopen it to change its annotations.")
-    return job
 
 
 def _check_version(job: Job, version: int | None, if_match: str | None) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
+from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from labelyard.domain import Dataset, Project, Space, User, WorkBatch, WorkItem, WorkSignal, utcnow
@@ -87,7 +88,7 @@ def work_item_json(
         "dueAt": iso(item.due_at),
         "delayed": item.is_delayed(utcnow()),
         "difficulty": item.difficulty,
-        "assignee": user_email(_user(item, item.assignee_id)),
+        "assignee": _email(item, item.assignee_id),
         "leasedUntil": iso(item.leased_until),
         "feedback": {"comments": item.feedback},
         "taskId": item.task_id,
@@ -100,11 +101,18 @@ def work_item_json(
     return data
 
 
-def _user(item: WorkItem, user_id: int | None) -> User | None:
+def _email(item: WorkItem, user_id: int | None) -> str | None:
     # By id, not through the relationship, which still holds the user it was loaded with
-    # when a signal changed the id in this session.
+    # when a signal changed the id in this session; one column, not the user and their
+    # groups, remembered for the rest of the request (a page names the same few people).
     session = object_session(item)
-    return session.get(User, user_id) if user_id is not None and session is not None else None
+    if user_id is None or session is None:
+        return None
+    known: dict[int, str | None] = session.info.setdefault("work_face_emails", {})
+    if user_id not in known:
+        row = session.execute(select(User.email, User.username).where(User.id == user_id)).first()
+        known[user_id] = (row.email or row.username) if row is not None else None
+    return known[user_id]
 
 
 def signal_json(entry: WorkSignal, project: Project, item: WorkItem) -> dict[str, Any]:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import Table, select
-from sqlalchemy.orm import defer, lazyload
+from sqlalchemy import Select, Table, literal, select, union_all
+from sqlalchemy.orm import defer, joinedload, lazyload
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from labelyard.adapters.db.bulk import AnnotationRows
 from labelyard.domain import (
@@ -38,6 +39,8 @@ from labelyard.services.workflow import signals
 from labelyard.services.workflow.signalling import renew_lease
 
 MAX_LABELS = 10_000
+# A stored object: its id, its decoded data and its label's name.
+Stored = tuple[int, dict[str, Any], str | None]
 _KINDS = ("shapes", "tracks")
 ATTRIBUTE_KINDS = frozenset({WorkKind.FRAME_ATTRIBUTE, WorkKind.DATASET_ATTRIBUTE})
 Number = float
@@ -122,8 +125,8 @@ def write(
     if item.kind == WorkKind.LABEL and len(given) > 1:
         raise InvalidInput.on("labels", "A label task is one object: send one label (or none).")
     job, task = _job(uow, item)
-    annotation_store.lock_for_writing(uow, job)
-    names = {name: label_id for label_id, name in label_names(uow, project).items()}
+    # The labels the job's rules check against (loaded once, for both).
+    names = {label.name: label.id for label in task.labels}
     shapes, tracks = [], []
     for index, entry in enumerate(given):
         label_id = _label_id(names, entry.label, f"labels.{index}.label")
@@ -147,8 +150,13 @@ def write(
     renew_lease(item, actor, lease_seconds)
     uow.commit()
     # Answered from what was written: the same rows a read would find.
-    stored = {kind: [(i, json.loads(text)) for i, text in written[kind]] for kind in _KINDS}
-    return Written(job.annotation_version, _answer(uow, project, item, stored))
+    label_of = {label_id: name for name, label_id in names.items()}
+    stored = {
+        kind: [(i, data, label_of.get(data["label_id"])) for i, text in written[kind]
+               for data in (json.loads(text),)]
+        for kind in _KINDS
+    }  # fmt: skip
+    return Written(job.annotation_version, _answer(item, stored))
 
 
 def read(uow: UnitOfWork, project: Project, item: WorkItem) -> list[dict[str, Any]]:
@@ -156,7 +164,7 @@ def read(uow: UnitOfWork, project: Project, item: WorkItem) -> list[dict[str, An
     width, height), ``frames`` for a track; each with its id, label and metadata."""
     if item.task_id is None or item.kind in ATTRIBUTE_KINDS:
         return []
-    return _answer(uow, project, item, _rows(uow, item, _job_id(uow, item)))
+    return _answer(item, _rows(uow, item, _holding_job(item).scalar_subquery()))
 
 
 def label_names(uow: UnitOfWork, project: Project) -> dict[int, str]:
@@ -164,19 +172,13 @@ def label_names(uow: UnitOfWork, project: Project) -> dict[int, str]:
     return {label_id: name for label_id, name in rows}
 
 
-def _answer(
-    uow: UnitOfWork,
-    project: Project,
-    item: WorkItem,
-    rows_by_kind: dict[str, list[tuple[int, Any]]],
-) -> list[dict[str, Any]]:
-    names = label_names(uow, project)
+def _answer(item: WorkItem, rows_by_kind: dict[str, list[Stored]]) -> list[dict[str, Any]]:
     labels = []
     for kind, rows in rows_by_kind.items():
-        for object_id, data in rows:
+        for object_id, data, label in rows:
             entry: dict[str, Any] = {
                 "id": object_id,
-                "label": names.get(data["label_id"]),
+                "label": label,
                 "metadata": item.label_meta.get(str(object_id), {}),
             }
             if kind == "shapes":
@@ -243,14 +245,8 @@ def _frame(item: WorkItem) -> int:
     return item.frame or 0
 
 
-def _job_id(uow: UnitOfWork, item: WorkItem) -> int:
-    """The job holding the item's frame (the first, where segments overlap)."""
-    if item.task_id is None:
-        raise Conflict(
-            "The work item's asset is not stored in labelyard (no assetId), so it has "
-            "nowhere to keep labels; create it with an assetId."
-        )
-    job_id = uow.session.scalar(
+def _holding_job(item: WorkItem) -> Select[int]:
+    return (
         select(Job.id)
         .join(Segment, Segment.id == Job.segment_id)
         .where(
@@ -261,25 +257,36 @@ def _job_id(uow: UnitOfWork, item: WorkItem) -> int:
         .order_by(Job.id)
         .limit(1)
     )
-    if job_id is None:
-        raise Conflict("The task frame of this work item has no job any more.")
-    return job_id
 
 
 def _job(uow: UnitOfWork, item: WorkItem) -> tuple[Job, Task]:
-    """The job to write to, and its task loaded light (a work task's segments, one per
-    hundred frames, are not needed to check a frame's labels). The caller holds on to the
-    task: the session keeps only what is referenced, and the job reaches it again."""
-    job_id = _job_id(uow, item)
-    task = uow.session.get_one(
-        Task,
-        item.task_id,
-        options=[defer(Task.status), lazyload(Task.segments), lazyload(Task.team),
-                 lazyload(Task.owner), lazyload(Task.assignee), lazyload(Task.project),
-                 lazyload(Task.own_labels)],
-    )  # fmt: skip
-    job = uow.session.get_one(Job, job_id, options=[lazyload(Job.assignee), lazyload(Job.reviewer)])
-    return job, task
+    """The job to write to, in one statement: found by the item's frame, locked (a row
+    lock on PostgreSQL: writers of one job take turns; SQLite's write transaction already
+    serializes them) and read afresh, with its segment and its task loaded light (a work
+    task's segments, one per hundred frames, are not needed to check a frame's labels).
+    The caller holds on to the task: the session keeps only what is referenced."""
+    if item.task_id is None:
+        raise Conflict(
+            "The work item's asset is not stored in labelyard (no assetId), so it has "
+            "nowhere to keep labels; create it with an assetId."
+        )
+    job = uow.session.scalars(
+        select(Job)
+        .where(Job.id == _holding_job(item).scalar_subquery())
+        .options(
+            lazyload(Job.assignee),
+            lazyload(Job.reviewer),
+            joinedload(Job.segment)
+            .joinedload(Segment.task)
+            .options(defer(Task.status), lazyload("*")),
+        )
+        .with_for_update(of=Job)
+        .execution_options(populate_existing=True)
+    ).first()
+    if job is None:
+        raise Conflict("The task frame of this work item has no job any more.")
+    annotation_store.check_writable(job)
+    return job, job.segment.task
 
 
 def _label_id(names: dict[str, int], name: str | None, path: str) -> int:
@@ -315,12 +322,18 @@ def _track(frames: list[FrameBox], base: int, label_id: int) -> dict[str, Any]:
     }
 
 
-def _rows(uow: UnitOfWork, item: WorkItem, job_id: int) -> dict[str, list[tuple[int, Any]]]:
-    """The stored objects that are the item's labels, decoded."""
-    found: dict[str, list[tuple[int, Any]]] = {"shapes": [], "tracks": []}
+def _rows(uow: UnitOfWork, item: WorkItem, job: int | ScalarSelect[int]) -> dict[str, list[Stored]]:
+    """The stored objects that are the item's labels, decoded, with their label names:
+    one statement for the shapes and tracks of ``job`` (its id, or a query for it)."""
+    found: dict[str, list[Stored]] = {"shapes": [], "tracks": []}
+    parts = []
     for kind in found:
         table: Table = ANNOTATION_TABLES[kind]
-        stmt = select(table.c.id, table.c.data).where(table.c.job_id == job_id)
+        stmt = (
+            select(literal(kind).label("kind"), table.c.id, table.c.data, Label.name)
+            .outerjoin(Label, Label.id == table.c.label_id)
+            .where(table.c.job_id == job)
+        )
         if item.kind == WorkKind.LABEL:
             if item.object_kind != kind[:-1] or item.object_id is None:
                 continue
@@ -329,8 +342,13 @@ def _rows(uow: UnitOfWork, item: WorkItem, job_id: int) -> dict[str, list[tuple[
             # A track belongs to the frame (or the video) it starts on.
             first, last = _frames(uow, item)
             stmt = stmt.where(table.c.frame.between(first, last))
-        for object_id, data in uow.session.execute(stmt.order_by(table.c.id)):
-            found[kind].append((object_id, json.loads(data) if isinstance(data, str) else data))
+        parts.append(stmt)
+    if not parts:
+        return found
+    query = parts[0] if len(parts) == 1 else union_all(*parts)
+    rows = sorted(uow.session.execute(query), key=lambda row: row[1])
+    for kind, object_id, data, name in rows:
+        found[kind].append((object_id, json.loads(data) if isinstance(data, str) else data, name))
     return found
 
 
@@ -344,4 +362,4 @@ def _frames(uow: UnitOfWork, item: WorkItem) -> tuple[int, int]:
 
 
 def _current_ids(uow: UnitOfWork, item: WorkItem, job: Job) -> dict[str, list[int]]:
-    return {kind: [i for i, _ in rows] for kind, rows in _rows(uow, item, job.id).items()}
+    return {kind: [row[0] for row in rows] for kind, rows in _rows(uow, item, job.id).items()}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from labelyard.domain import (
@@ -95,22 +95,10 @@ def send_bulk(
     return results
 
 
-def claim_next(
-    session: Session,
-    actor: Actor,
-    project: Project,
-    task_type: str | None,
-    *,
-    lease_seconds: float,
-    skip_locked: bool,
-) -> WorkItem | None:
-    """Hand the actor the most urgent item they may take (due soonest, then hardest, then
-    oldest), claimed; None when there is none. On PostgreSQL, rows another claimer holds
-    are skipped; SQLite's write lock lets one claimer in at a time."""
-    who = signaller(actor, project)
-    now = utcnow()
-    return_expired(session, project, now)
-    eligible = select(WorkItem.id).where(
+def queue(actor: Actor, project: Project, task_type: str | None) -> Select[WorkItem]:
+    """The items ``actor`` may claim, most urgent first (ix_work_items_queue holds them in
+    this order: the first eligible entry is the answer, read without sorting)."""
+    eligible = select(WorkItem).where(
         WorkItem.project_id == project.id,
         WorkItem.status == WorkStatus.NEW,
         or_(
@@ -126,33 +114,52 @@ def claim_next(
     )
     if task_type:
         eligible = eligible.where(WorkItem.task_type == task_type)
-    eligible = eligible.order_by(
+    return eligible.order_by(
         WorkItem.due_at.is_(None),
         WorkItem.due_at,
         WorkItem.difficulty.desc(),
         WorkItem.created_date,
         WorkItem.id,
-    ).limit(1)
+    )
+
+
+def claim_next(
+    session: Session,
+    actor: Actor,
+    project: Project,
+    task_type: str | None,
+    *,
+    lease_seconds: float,
+    skip_locked: bool,
+) -> WorkItem | None:
+    """Hand the actor the most urgent item they may take (due soonest, then hardest, then
+    oldest), claimed; None when there is none. On PostgreSQL, rows another claimer holds
+    are skipped; SQLite's write lock lets one claimer in at a time."""
+    who = signaller(actor, project)
+    now = utcnow()
+    return_expired(session, project, now)
+    eligible = queue(actor, project, task_type).limit(1)
     if skip_locked:
         eligible = eligible.with_for_update(skip_locked=True, of=WorkItem)
-    item_id = session.scalar(eligible)
-    if item_id is None:
+    item = session.scalars(eligible).first()
+    if item is None:
         return None
-    item = session.get_one(WorkItem, item_id)
     _signal(session, item, who, SignalRequest(Signal.START), lease_seconds, now=now)
     return item
 
 
 def return_expired(session: Session, project: Project, now: datetime) -> int:
     """Items whose lease ran out go back to their stage's queue; how many did."""
+    expiring = (
+        WorkItem.project_id == project.id,
+        WorkItem.status == WorkStatus.IN_PROGRESS,
+        WorkItem.leased_until <= now,
+    )
+    # Most of the time there are none: ask for one id before loading any item.
+    if session.scalar(select(WorkItem.id).where(*expiring).limit(1)) is None:
+        return 0
     expired = session.scalars(
-        select(WorkItem)
-        .where(
-            WorkItem.project_id == project.id,
-            WorkItem.status == WorkStatus.IN_PROGRESS,
-            WorkItem.leased_until <= now,
-        )
-        .with_for_update(skip_locked=True, of=WorkItem)
+        select(WorkItem).where(*expiring).with_for_update(skip_locked=True, of=WorkItem)
     ).all()
     for item in expired:
         session.add(expire(item, now))
