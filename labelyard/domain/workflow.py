@@ -172,6 +172,8 @@ class WorkItem(Base):
             "id",
         ),
         Index("ix_work_items_leases", "status", "leased_until"),
+        # A job's items (its frames of a task): review outcomes move the job on.
+        Index("ix_work_items_task_frame", "task_id", "frame"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -208,9 +210,7 @@ class WorkItem(Base):
     dataset_id: Mapped[int | None] = mapped_column(
         ForeignKey("datasets.id", ondelete="SET NULL"), index=True
     )
-    task_id: Mapped[int | None] = mapped_column(
-        ForeignKey("tasks.id", ondelete="SET NULL"), index=True
-    )
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
     frame: Mapped[int | None] = mapped_column(Integer)
     # A label task's object: ("shape" | "track" | "tag", its id in the job).
     object_kind: Mapped[str | None] = mapped_column(String(8))

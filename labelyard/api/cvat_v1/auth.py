@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -20,11 +20,12 @@ from labelyard.api.deps import (
     client_address,
 )
 from labelyard.api.errors import field_errors_response, validation_fields
+from labelyard.api.routing import GatedRouter
 from labelyard.config import Settings
 from labelyard.services import auth
 from labelyard.services.errors import InvalidInput, PermissionDenied
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = GatedRouter(prefix="/auth", tags=["auth"])
 
 
 class LoginIn(BaseModel):

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from labelyard.api.cvat_v1.schemas import JobOut
 from labelyard.api.deps import ActorDep, IdQuery, LinksDep, UowDep
 from labelyard.api.pagination import Page, PageDep, paginate
+from labelyard.api.routing import GatedRouter
 from labelyard.services import jobs
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = GatedRouter(prefix="/jobs", tags=["jobs"])
 
 
 def job_filter(

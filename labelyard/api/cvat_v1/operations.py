@@ -5,17 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from labelyard.api.deps import ActorDep, UowDep
 from labelyard.api.pagination import Page, PageDep, paginate
+from labelyard.api.routing import GatedRouter
 from labelyard.domain import Operation
 from labelyard.services import operations
 from labelyard.services.listing import order_by
 
-router = APIRouter(prefix="/operations", tags=["operations"])
+router = GatedRouter(prefix="/operations", tags=["operations"])
 
 
 class OperationOut(BaseModel):

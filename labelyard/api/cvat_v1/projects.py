@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
 from labelyard.api.cvat_v1.schemas import ProjectOut, TaskOut
 from labelyard.api.deps import ActorDep, IdQuery, LinksDep, UowDep
 from labelyard.api.pagination import Page, PageDep, paginate
+from labelyard.api.routing import GatedRouter
 from labelyard.services import projects, tasks
 
-router = APIRouter(prefix="/projects", tags=["projects"])
+router = GatedRouter(prefix="/projects", tags=["projects"])
 
 
 def project_filter(

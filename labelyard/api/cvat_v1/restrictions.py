@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-router = APIRouter(prefix="/restrictions", tags=["restrictions"])
+from labelyard.api.routing import GatedRouter
+
+router = GatedRouter(prefix="/restrictions", tags=["restrictions"])
 
 TERMS_OF_USE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Terms of use</title></head>

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import Body, Depends, Request
 from pydantic import BaseModel
 
 from labelyard import __version__
 from labelyard.api.cvat_v1.schemas import ClientEventOut
 from labelyard.api.deps import ActorDep, IdQuery, UowDep
 from labelyard.api.pagination import Page, PageDep, paginate
+from labelyard.api.routing import GatedRouter
 from labelyard.formats import registry
 from labelyard.services import client_events
 
-router = APIRouter(prefix="/server", tags=["server"])
+router = GatedRouter(prefix="/server", tags=["server"])
 
 
 class AboutOut(BaseModel):

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from labelyard.api.cvat_v1 import backups as backup_routes
 from labelyard.api.cvat_v1.schemas import JobOut, TaskOut
 from labelyard.api.deps import ActorDep, ChangingActorDep, IdQuery, LinksDep, UowDep
 from labelyard.api.pagination import Page, PageDep, paginate
+from labelyard.api.routing import GatedRouter
 from labelyard.services import dataset_versions, frames, jobs, tasks
 
-router = APIRouter(prefix="/tasks", tags=["tasks"])
+router = GatedRouter(prefix="/tasks", tags=["tasks"])
 
 
 def task_filter(

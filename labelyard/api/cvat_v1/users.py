@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
 from labelyard.api.cvat_v1.schemas import BasicUserOut, UserOut
 from labelyard.api.deps import ActorDep, CurrentUser, IdQuery, LinksDep, UowDep
 from labelyard.api.pagination import Page, PageDep, paginate
+from labelyard.api.routing import GatedRouter
 from labelyard.services import users
 from labelyard.services.access import Actor
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = GatedRouter(prefix="/users", tags=["users"])
 
 
 def user_filter(

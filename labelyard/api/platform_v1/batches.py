@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import Field
 from sqlalchemy import case, func, select
 
 from labelyard.api.deps import ActorDep, UowDep
 from labelyard.api.platform_v1.wire import PageQueryDep, batch_json, page_json
+from labelyard.api.routing import GatedRouter
 from labelyard.domain import Project, WorkBatch, WorkItem, WorkStatus
 from labelyard.services import keyset
 from labelyard.services.errors import InvalidInput, NotFound
@@ -19,7 +19,7 @@ from labelyard.services.workflow import items
 from labelyard.services.workflow.items import CamelWrite
 from labelyard.services.workflow.projects import get_project
 
-router = APIRouter(prefix="/projects/{project_id}/batches", tags=["work: batches"])
+router = GatedRouter(prefix="/projects/{project_id}/batches", tags=["work: batches"])
 
 
 class BatchCreate(CamelWrite):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import Field
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from labelyard.api.platform_v1.wire import (
     signal_json,
     work_item_json,
 )
+from labelyard.api.routing import GatedRouter
 from labelyard.domain import Outcome, Project, Signal, WorkItem, WorkSignal, WorkStatus
 from labelyard.services import access, keyset
 from labelyard.services.errors import InvalidInput
@@ -30,7 +31,7 @@ from labelyard.services.workflow.items import MAX_FILTER_IDS, CamelWrite, ItemFi
 from labelyard.services.workflow.projects import canonical_uuid, get_project, member_by_email
 from labelyard.services.workflow.signals import SENT_SIGNALS, SignalRequest
 
-router = APIRouter(prefix="/projects/{project_id}/work-items", tags=["work: items"])
+router = GatedRouter(prefix="/projects/{project_id}/work-items", tags=["work: items"])
 
 
 def _labels_of(uow: UnitOfWork, project: Project, item: WorkItem) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""work queue index in the pull queue's own order
+"""work queue index in the pull queue's own order; work items by task frame
 
 Revision ID: 0010
 Revises: 0009
@@ -30,12 +30,18 @@ QUEUE_ORDER: list[str | sa.TextClause] = [
 def upgrade() -> None:
     with op.batch_alter_table("work_items") as batch_op:
         batch_op.drop_index("ix_work_items_queue")
+        # A job's items are its frames of the task: found by frame, not by scanning
+        # the whole task's (a work task holds a dataset's items).
+        batch_op.drop_index("ix_work_items_task_id")
+        batch_op.create_index("ix_work_items_task_frame", ["task_id", "frame"], unique=False)
     op.create_index("ix_work_items_queue", "work_items", QUEUE_ORDER)
 
 
 def downgrade() -> None:
     op.drop_index("ix_work_items_queue", table_name="work_items")
     with op.batch_alter_table("work_items") as batch_op:
+        batch_op.drop_index("ix_work_items_task_frame")
+        batch_op.create_index("ix_work_items_task_id", ["task_id"], unique=False)
         batch_op.create_index(
             "ix_work_items_queue", ["project_id", "status", "task_type", "due_at"], unique=False
         )
