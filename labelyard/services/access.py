@@ -13,7 +13,7 @@ from typing import Protocol
 
 from sqlalchemy import false, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from labelyard.domain import (
     DEFAULT_SPACE_ID,
@@ -251,9 +251,17 @@ def in_visible_space(actor: Actor, space_id: InstrumentedAttribute[int]) -> Colu
     space is everyone's, the others list their members; admins and observers see all."""
     if actor.reads_everything:
         return true()
+    return in_spaces_of(actor.id, space_id)
+
+
+def in_spaces_of(
+    user_id: int | BindParameter[int], space_id: InstrumentedAttribute[int]
+) -> ColumnElement[bool]:
+    """Rows of a space ``user_id`` belongs to (not counting an admin's or observer's view
+    of all: see in_visible_space)."""
     return or_(
         space_id == DEFAULT_SPACE_ID,
-        space_id.in_(select(SpaceMember.space_id).where(SpaceMember.user_id == actor.id)),
+        space_id.in_(select(SpaceMember.space_id).where(SpaceMember.user_id == user_id)),
     )
 
 
@@ -273,10 +281,20 @@ def does_work(actor: Actor) -> bool:
 def visible_work_items(actor: Actor, project: Project) -> ColumnElement[bool]:
     """Managers and readers of everything see a project's items; a worker sees those
     assigned to or claimed by them, and those they labelled or reviewed."""
-    if actor.reads_everything or manages_work(actor, project):
+    if sees_all_work(actor, project):
         return true()
+    return worked_on_by(actor.id)
+
+
+def sees_all_work(actor: Actor, project: Project) -> bool:
+    return actor.reads_everything or manages_work(actor, project)
+
+
+def worked_on_by(user_id: int | BindParameter[int]) -> ColumnElement[bool]:
+    """The items a worker sees: assigned to or claimed by them, labelled or reviewed by
+    them."""
     return or_(
-        WorkItem.assignee_id == actor.id,
-        WorkItem.labeller_id == actor.id,
-        WorkItem.reviewer_id == actor.id,
+        WorkItem.assignee_id == user_id,
+        WorkItem.labeller_id == user_id,
+        WorkItem.reviewer_id == user_id,
     )

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, object_session
 
 from labelyard.domain import Dataset, Project, Space, User, WorkBatch, WorkItem, WorkSignal, utcnow
@@ -101,6 +101,9 @@ def work_item_json(
     return data
 
 
+_EMAIL = select(User.email, User.username).where(User.id == bindparam("user_id"))
+
+
 def _email(item: WorkItem, user_id: int | None) -> str | None:
     # By id, not through the relationship, which still holds the user it was loaded with
     # when a signal changed the id in this session; one column, not the user and their
@@ -110,7 +113,7 @@ def _email(item: WorkItem, user_id: int | None) -> str | None:
         return None
     known: dict[int, str | None] = session.info.setdefault("work_face_emails", {})
     if user_id not in known:
-        row = session.execute(select(User.email, User.username).where(User.id == user_id)).first()
+        row = session.connection().execute(_EMAIL, {"user_id": user_id}).first()
         known[user_id] = (row.email or row.username) if row is not None else None
     return known[user_id]
 

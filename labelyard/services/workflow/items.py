@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
-from sqlalchemy import Select, select
+from sqlalchemy import Integer, Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -221,17 +222,23 @@ def get(
     key = canonical_uuid(item_uuid)
     item = None
     if key is not None:
-        stmt = select(WorkItem).where(
-            WorkItem.project_id == project.id,
-            WorkItem.uuid == key,
-            access.visible_work_items(actor, project),
-        )
-        if for_update:
-            stmt = stmt.with_for_update(of=WorkItem)
-        item = session.scalars(stmt).first()
+        stmt = _by_uuid(access.sees_all_work(actor, project), for_update)
+        values = {"project_id": project.id, "uuid": key, "actor_id": actor.id}
+        item = session.scalars(stmt, values).first()
     if item is None:
         raise NotFound("No such work item.")
     return item
+
+
+@functools.cache
+def _by_uuid(sees_all: bool, for_update: bool) -> Select[WorkItem]:
+    # Built once with parameters: making the expressions cost more than running them.
+    stmt = select(WorkItem).where(
+        WorkItem.project_id == bindparam("project_id"), WorkItem.uuid == bindparam("uuid")
+    )
+    if not sees_all:
+        stmt = stmt.where(access.worked_on_by(bindparam("actor_id", type_=Integer)))
+    return stmt.with_for_update(of=WorkItem) if for_update else stmt
 
 
 def listing(actor: Actor, project: Project, filters: ItemFilter) -> Select[WorkItem]:

@@ -6,14 +6,14 @@ other: the job's rules check them, its version moves on, and the CVAT face reads
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import Select, Table, literal, select, union_all
+from sqlalchemy import CompoundSelect, Select, Table, bindparam, literal, select, union_all
 from sqlalchemy.orm import defer, joinedload, lazyload
-from sqlalchemy.sql.selectable import ScalarSelect
 
 from labelyard.adapters.db.bulk import AnnotationRows
 from labelyard.domain import (
@@ -164,7 +164,7 @@ def read(uow: UnitOfWork, project: Project, item: WorkItem) -> list[dict[str, An
     width, height), ``frames`` for a track; each with its id, label and metadata."""
     if item.task_id is None or item.kind in ATTRIBUTE_KINDS:
         return []
-    return _answer(item, _rows(uow, item, _holding_job(item).scalar_subquery()))
+    return _answer(item, _rows(uow, item, None))
 
 
 def label_names(uow: UnitOfWork, project: Project) -> dict[int, str]:
@@ -245,18 +245,18 @@ def _frame(item: WorkItem) -> int:
     return item.frame or 0
 
 
-def _holding_job(item: WorkItem) -> Select[int]:
-    return (
-        select(Job.id)
-        .join(Segment, Segment.id == Job.segment_id)
-        .where(
-            Segment.task_id == item.task_id,
-            Segment.start_frame <= _frame(item),
-            Segment.stop_frame >= _frame(item),
-        )
-        .order_by(Job.id)
-        .limit(1)
+# The job holding a task frame (the first, where segments overlap).
+_HOLDING_JOB = (
+    select(Job.id)
+    .join(Segment, Segment.id == Job.segment_id)
+    .where(
+        Segment.task_id == bindparam("task_id"),
+        Segment.start_frame <= bindparam("frame"),
+        Segment.stop_frame >= bindparam("frame"),
     )
+    .order_by(Job.id)
+    .limit(1)
+)
 
 
 def _job(uow: UnitOfWork, item: WorkItem) -> tuple[Job, Task]:
@@ -272,7 +272,7 @@ def _job(uow: UnitOfWork, item: WorkItem) -> tuple[Job, Task]:
         )
     job = uow.session.scalars(
         select(Job)
-        .where(Job.id == _holding_job(item).scalar_subquery())
+        .where(Job.id == _HOLDING_JOB.scalar_subquery())
         .options(
             lazyload(Job.assignee),
             lazyload(Job.reviewer),
@@ -281,7 +281,8 @@ def _job(uow: UnitOfWork, item: WorkItem) -> tuple[Job, Task]:
             .options(defer(Task.status), lazyload("*")),
         )
         .with_for_update(of=Job)
-        .execution_options(populate_existing=True)
+        .execution_options(populate_existing=True),
+        {"task_id": item.task_id, "frame": _frame(item)},
     ).first()
     if job is None:
         raise Conflict("The task frame of this work item has no job any more.")
@@ -322,34 +323,47 @@ def _track(frames: list[FrameBox], base: int, label_id: int) -> dict[str, Any]:
     }
 
 
-def _rows(uow: UnitOfWork, item: WorkItem, job: int | ScalarSelect[int]) -> dict[str, list[Stored]]:
-    """The stored objects that are the item's labels, decoded, with their label names:
-    one statement for the shapes and tracks of ``job`` (its id, or a query for it)."""
+def _rows(uow: UnitOfWork, item: WorkItem, job_id: int | None) -> dict[str, list[Stored]]:
+    """The stored objects that are the item's labels, decoded, with their label names, in
+    one statement: of job ``job_id``, or (None) of the job holding the item's frame."""
     found: dict[str, list[Stored]] = {"shapes": [], "tracks": []}
+    if item.kind == WorkKind.LABEL:
+        if item.object_id is None or f"{item.object_kind}s" not in found:
+            return found
+        scope = f"{item.object_kind}s"
+    else:
+        scope = "frames" if item.frame is not None else "job"
+    first, last = _frames(uow, item) if scope == "frames" else (0, 0)
+    values = {"job_id": job_id, "task_id": item.task_id, "frame": _frame(item),
+              "object_id": item.object_id, "first": first, "last": last}  # fmt: skip
+    rows = uow.session.connection().execute(_stored(scope, job_id is not None), values).all()
+    for kind, object_id, data, name in sorted(rows, key=lambda row: row[1]):
+        found[kind].append((object_id, json.loads(data) if isinstance(data, str) else data, name))
+    return found
+
+
+@functools.cache
+def _stored(scope: str, by_job_id: bool) -> Select[Any] | CompoundSelect[Any]:
+    """The statement behind _rows, built once per kind of item: ``scope`` is "shapes" or
+    "tracks" (a label item's one object), "frames" (the objects on the item's frames; a
+    track belongs to the frame, or the video, it starts on) or "job" (all of them)."""
+    job = bindparam("job_id") if by_job_id else _HOLDING_JOB.scalar_subquery()
     parts = []
-    for kind in found:
+    for kind in ("shapes", "tracks"):
+        if scope in ("shapes", "tracks") and kind != scope:
+            continue
         table: Table = ANNOTATION_TABLES[kind]
         stmt = (
             select(literal(kind).label("kind"), table.c.id, table.c.data, Label.name)
             .outerjoin(Label, Label.id == table.c.label_id)
             .where(table.c.job_id == job)
         )
-        if item.kind == WorkKind.LABEL:
-            if item.object_kind != kind[:-1] or item.object_id is None:
-                continue
-            stmt = stmt.where(table.c.id == item.object_id)
-        elif item.frame is not None:
-            # A track belongs to the frame (or the video) it starts on.
-            first, last = _frames(uow, item)
-            stmt = stmt.where(table.c.frame.between(first, last))
+        if scope == kind:
+            stmt = stmt.where(table.c.id == bindparam("object_id"))
+        elif scope == "frames":
+            stmt = stmt.where(table.c.frame.between(bindparam("first"), bindparam("last")))
         parts.append(stmt)
-    if not parts:
-        return found
-    query = parts[0] if len(parts) == 1 else union_all(*parts)
-    rows = sorted(uow.session.execute(query), key=lambda row: row[1])
-    for kind, object_id, data, name in rows:
-        found[kind].append((object_id, json.loads(data) if isinstance(data, str) else data, name))
-    return found
+    return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
 def _frames(uow: UnitOfWork, item: WorkItem) -> tuple[int, int]:

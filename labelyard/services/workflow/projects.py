@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import uuid as uuid_module
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Integer, Select, bindparam, func, select
 from sqlalchemy.orm import Session, defer, lazyload
 
 from labelyard.domain import DEFAULT_SPACE_ID, Dataset, Project, Space, SpaceMember, Task, User
@@ -49,23 +50,34 @@ def get_project(
     key = canonical_uuid(project_uuid)
     project = None
     if key is not None:
-        stmt = (
-            select(Project)
-            .where(Project.uuid == key, access.in_visible_space(actor, Project.space_id))
-            # The work face needs none of these on every request; labels load when used.
-            .options(
-                defer(Project.status),
-                lazyload(Project.owner),
-                lazyload(Project.assignee),
-                lazyload(Project.labels),
-            )
-        )
-        if space is not None:
-            stmt = stmt.where(Project.space_id == space.id)
-        project = session.scalars(stmt).first()
+        stmt = _by_uuid(actor.reads_everything, space is not None)
+        values = {"uuid": key, "actor_id": actor.id, "space_id": space.id if space else None}
+        project = session.scalars(stmt, values).first()
     if project is None:
         raise NotFound("No such project.")
     return project
+
+
+@functools.cache
+def _by_uuid(reads_everything: bool, in_space: bool) -> Select[Project]:
+    # Built once with parameters (every work face request asks for its project).
+    stmt = (
+        select(Project)
+        .where(Project.uuid == bindparam("uuid"))
+        # The work face needs none of these on every request; labels load when used.
+        .options(
+            defer(Project.status),
+            lazyload(Project.owner),
+            lazyload(Project.assignee),
+            lazyload(Project.labels),
+        )
+    )
+    if not reads_everything:
+        member = bindparam("actor_id", type_=Integer)
+        stmt = stmt.where(access.in_spaces_of(member, Project.space_id))
+    if in_space:
+        stmt = stmt.where(Project.space_id == bindparam("space_id"))
+    return stmt
 
 
 def get_dataset(session: Session, actor: Actor, dataset_ref: str) -> Dataset:

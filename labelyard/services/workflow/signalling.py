@@ -3,10 +3,11 @@ leases that run out; and the jobs that follow their items' stages."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Integer, Select, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from labelyard.domain import (
@@ -96,24 +97,34 @@ def send_bulk(
 
 
 def queue(actor: Actor, project: Project, task_type: str | None) -> Select[WorkItem]:
-    """The items ``actor`` may claim, most urgent first (ix_work_items_queue holds them in
-    this order: the first eligible entry is the answer, read without sorting)."""
+    """The items ``actor`` may claim, most urgent first; ix_work_items_queue holds them in
+    this order, so the first eligible entry is the answer, read without sorting."""
+    return _queue(task_type is not None).params(
+        project_id=project.id, actor_id=actor.id, task_type=task_type
+    )
+
+
+@functools.cache
+def _queue(by_task_type: bool) -> Select[WorkItem]:
+    # Built once with parameters, not for every claim: making the expressions cost more
+    # than running the statement.
+    actor_id = bindparam("actor_id", type_=Integer)
     eligible = select(WorkItem).where(
-        WorkItem.project_id == project.id,
+        WorkItem.project_id == bindparam("project_id"),
         WorkItem.status == WorkStatus.NEW,
         or_(
-            WorkItem.assignee_id == actor.id,
+            WorkItem.assignee_id == actor_id,
             and_(WorkItem.assignee_id.is_(None), WorkItem.assignment == "queue"),
         ),
         # Nobody reviews their own labelling.
         or_(
             WorkItem.in_review.is_(False),
             WorkItem.labeller_id.is_(None),
-            WorkItem.labeller_id != actor.id,
+            WorkItem.labeller_id != actor_id,
         ),
     )
-    if task_type:
-        eligible = eligible.where(WorkItem.task_type == task_type)
+    if by_task_type:
+        eligible = eligible.where(WorkItem.task_type == bindparam("task_type"))
     return eligible.order_by(
         WorkItem.due_at.is_(None),
         WorkItem.due_at,
@@ -121,6 +132,12 @@ def queue(actor: Actor, project: Project, task_type: str | None) -> Select[WorkI
         WorkItem.created_date,
         WorkItem.id,
     )
+
+
+@functools.cache
+def _claim(by_task_type: bool, skip_locked: bool) -> Select[WorkItem]:
+    stmt = _queue(by_task_type).limit(1)
+    return stmt.with_for_update(skip_locked=True, of=WorkItem) if skip_locked else stmt
 
 
 def claim_next(
@@ -138,29 +155,31 @@ def claim_next(
     who = signaller(actor, project)
     now = utcnow()
     return_expired(session, project, now)
-    eligible = queue(actor, project, task_type).limit(1)
-    if skip_locked:
-        eligible = eligible.with_for_update(skip_locked=True, of=WorkItem)
-    item = session.scalars(eligible).first()
+    claim = _claim(task_type is not None, skip_locked)
+    values = {"project_id": project.id, "actor_id": actor.id, "task_type": task_type}
+    item = session.scalars(claim, values).first()
     if item is None:
         return None
     _signal(session, item, who, SignalRequest(Signal.START), lease_seconds, now=now)
     return item
 
 
+_EXPIRING = (
+    WorkItem.project_id == bindparam("project_id"),
+    WorkItem.status == WorkStatus.IN_PROGRESS,
+    WorkItem.leased_until <= bindparam("now"),
+)
+# Most of the time there are none: one id is asked for before any item is loaded.
+_ANY_EXPIRED = select(WorkItem.id).where(*_EXPIRING).limit(1)
+_EXPIRED = select(WorkItem).where(*_EXPIRING).with_for_update(skip_locked=True, of=WorkItem)
+
+
 def return_expired(session: Session, project: Project, now: datetime) -> int:
     """Items whose lease ran out go back to their stage's queue; how many did."""
-    expiring = (
-        WorkItem.project_id == project.id,
-        WorkItem.status == WorkStatus.IN_PROGRESS,
-        WorkItem.leased_until <= now,
-    )
-    # Most of the time there are none: ask for one id before loading any item.
-    if session.scalar(select(WorkItem.id).where(*expiring).limit(1)) is None:
+    values = {"project_id": project.id, "now": now}
+    if session.connection().execute(_ANY_EXPIRED, values).first() is None:
         return 0
-    expired = session.scalars(
-        select(WorkItem).where(*expiring).with_for_update(skip_locked=True, of=WorkItem)
-    ).all()
+    expired = session.scalars(_EXPIRED, values).all()
     for item in expired:
         session.add(expire(item, now))
         item.updated_date = now
@@ -225,7 +244,9 @@ def _follow_with_jobs(
     if effects.completed:
         session.flush()
         done = [
-            job for job, first, last in jobs if _open_items(session, item.task_id, first, last) == 0
+            job
+            for job, first, last in jobs
+            if not _has_open_items(session, item.task_id, first, last)
         ]
         _set_status(session, done, JobStatus.COMPLETED)
 
@@ -233,14 +254,19 @@ def _follow_with_jobs(
 def _jobs_of(session: Session, item: WorkItem) -> list[tuple[int, int, int]]:
     """(job id, first frame, last frame) of the jobs holding the item's frame (all the
     task's jobs for an item of the whole task)."""
-    stmt = (
-        select(Job.id, Segment.start_frame, Segment.stop_frame)
-        .join(Segment, Segment.id == Job.segment_id)
-        .where(Segment.task_id == item.task_id)
-    )
-    if item.frame is not None:
-        stmt = stmt.where(Segment.start_frame <= item.frame, Segment.stop_frame >= item.frame)
-    return [(job_id, first, last) for job_id, first, last in session.execute(stmt)]
+    stmt = _JOBS_OF_FRAME if item.frame is not None else _JOBS_OF_TASK
+    rows = session.connection().execute(stmt, {"task_id": item.task_id, "frame": item.frame})
+    return [(job_id, first, last) for job_id, first, last in rows]
+
+
+_JOBS_OF_TASK = (
+    select(Job.id, Segment.start_frame, Segment.stop_frame)
+    .join(Segment, Segment.id == Job.segment_id)
+    .where(Segment.task_id == bindparam("task_id"))
+)
+_JOBS_OF_FRAME = _JOBS_OF_TASK.where(
+    Segment.start_frame <= bindparam("frame"), Segment.stop_frame >= bindparam("frame")
+)
 
 
 def _set_status(
@@ -256,16 +282,18 @@ def _set_status(
     )
 
 
-def _open_items(session: Session, task_id: int, first: int, last: int) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(WorkItem)
-            .where(
-                WorkItem.task_id == task_id,
-                WorkItem.frame.between(first, last),
-                WorkItem.status.not_in([WorkStatus.COMPLETED, WorkStatus.FAILED]),
-            )
-        )
-        or 0
+# Whether any item on a job's frames is still open: the job is complete once none is.
+_AN_OPEN_ITEM = (
+    select(WorkItem.id)
+    .where(
+        WorkItem.task_id == bindparam("task_id"),
+        WorkItem.frame.between(bindparam("first"), bindparam("last")),
+        WorkItem.status.not_in([WorkStatus.COMPLETED, WorkStatus.FAILED]),
     )
+    .limit(1)
+)
+
+
+def _has_open_items(session: Session, task_id: int, first: int, last: int) -> bool:
+    values = {"task_id": task_id, "first": first, "last": last}
+    return session.connection().execute(_AN_OPEN_ITEM, values).first() is not None
