@@ -24,6 +24,10 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DEFAULT_AUTOCHECKPOINT = 1000
 # As long as SQLite's busy_timeout: a writer waits this long for its turn, then asks SQLite.
 WRITER_WAIT_S = 30.0
+# Connections per engine: the server runs requests on up to 40 threads (anyio's default),
+# besides the operation runner's and the checkpointer.
+POOL_SIZE = 10
+POOL_OVERFLOW = 40
 # Connection.info key: this connection's transaction holds its engine's writer turn.
 _HOLDS_TURN = "labelyard_writer_turn"
 log = logging.getLogger(__name__)
@@ -36,8 +40,10 @@ def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs: Any
     back into the database file to a WalCheckpointer, which the caller runs."""
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
+        in_a_file = url.startswith("sqlite:///") and path not in ("", ":memory:")
+        if in_a_file:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs = _pool_sized(kwargs)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
@@ -52,7 +58,7 @@ def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs: Any
         # take the write lock up front: a deferred transaction that reads and then writes
         # fails at once with "database is locked" when another writer got there first,
         # where BEGIN IMMEDIATE waits its turn.
-        turns = WriterTurns() if path and path != ":memory:" else None
+        turns = WriterTurns() if in_a_file else None
         event.listen(engine, "begin", functools.partial(_sqlite_begin, turns))
         if turns is not None:
             # A pooled connection goes back to the pool once its transaction has ended
@@ -62,11 +68,20 @@ def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs: Any
         return engine
     return create_engine(
         url,
+        **_pool_sized(kwargs),
         pool_pre_ping=True,
         json_serializer=_json_text,
         json_deserializer=orjson.loads,
-        **kwargs,
     )
+
+
+def _pool_sized(options: dict[str, Any]) -> dict[str, Any]:
+    """A pool with a connection for every thread that may ask for one at once: the
+    request threads, the operation runner's and the WAL checkpointer. SQLAlchemy's
+    default (5, and 10 more) made requests, and the checkpointer, wait for one."""
+    if "poolclass" in options:
+        return options
+    return {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW} | options
 
 
 def _json_text(value: object) -> str:
