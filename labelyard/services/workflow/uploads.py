@@ -15,6 +15,7 @@ work item's ``assetUrl`` finds it (``items._asset``) and how download URLs are a
 
 from __future__ import annotations
 
+import mimetypes
 import uuid
 from collections.abc import Sequence
 from contextlib import suppress
@@ -165,7 +166,7 @@ def store_upload(
     there, and never writes over the file the first one kept. Nothing stays stored when
     the asset is not committed."""
     dataset, batch = uploads_dataset(uow.session, space)
-    key = f"{dataset.storage_prefix}/{path}"
+    key = f"{dataset.storage_prefix}/{path}{_suffix(path, received.media_type)}"
     asset = Asset(
         dataset_id=dataset.id,
         batch_id=batch.id,
@@ -282,6 +283,16 @@ def _uploaded(space: Space, paths: Sequence[str]) -> Select[Asset]:
             Asset.extra["uploadPath"].as_string().in_(paths),
         )
     )
+
+
+def _suffix(path: str, media_type: str) -> str:
+    """An extension for the stored key when ``path`` does not name the bytes' type (an
+    upload URL's path has none): storage that serves files itself (the local backend)
+    tells their type by the key's extension; S3 keeps the type given when storing."""
+    guessed, _ = mimetypes.guess_type(path, strict=False)
+    if guessed == media_type or media_type == FALLBACK_TYPE:
+        return ""
+    return mimetypes.guess_extension(media_type, strict=False) or ""
 
 
 def _check_content_type(content_type: str | None) -> str:

@@ -130,7 +130,7 @@ def test_an_uploaded_image_becomes_an_asset_that_a_work_item_names_by_its_path(w
         batch = uow.session.get_one(Batch, asset.batch_id)
     assert (asset.kind, asset.name, asset.width, asset.height) == ("image", path, 80, 60)
     assert asset.extra == {"uploadPath": path, "contentType": "image/jpeg"}
-    assert asset.storage_key == f"{dataset.storage_prefix}/{path}"
+    assert asset.storage_key == f"{dataset.storage_prefix}/{path}.jpg"
     assert (dataset.format, dataset.owner_id, dataset.status) == ("space-uploads", None, "ready")
     assert dataset.space_id == 1 and dataset.name.endswith(" uploads")
     assert batch.name == "uploads"
@@ -280,6 +280,8 @@ def test_download_urls_give_the_uploaded_bytes_back(work: Work):
     assert urlsplit(items[0]["signedUrl"]).netloc == "testserver"
     fetched = work.client.get(_local(items[0]["signedUrl"]))
     assert fetched.status_code == 200 and fetched.content == body
+    # Served as what the bytes are, though the upload's path has no extension.
+    assert fetched.headers["content-type"] == "image/jpeg"
 
     # Observers read (download URLs) but do not write (upload URLs); workers do both.
     observer = work.factory.user("observer", ("observer",))
