@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, lazyload, selectinload
 
 from labelyard.adapters.media.chunks import default_chunk_size
 from labelyard.adapters.storage import Storage
@@ -69,6 +69,9 @@ def _work_task(session: Session, project: Project, dataset_id: int) -> Task:
         .order_by(Task.id)
         .limit(1)
         .with_for_update(of=Task)
+        # Light: the task's segments (one per hundred items), team and derived status
+        # would be loaded for every item made; _append reads the last segment alone.
+        .options(defer(Task.status), lazyload("*"))
     ).first()
     if task is not None:
         return task
@@ -107,14 +110,20 @@ def _append(session: Session, storage: Storage, task: Task, asset: Asset) -> Pla
         )
     )
     task.size = frame + 1
-    last = task.segments[-1] if task.segments else None
+    last = session.scalars(
+        select(Segment)
+        .where(Segment.task_id == task.id)
+        .order_by(Segment.start_frame.desc())
+        .limit(1)
+        .options(selectinload(Segment.jobs).options(lazyload("*")))
+    ).first()
     if last is not None and last.stop_frame - last.start_frame + 1 < WORK_SEGMENT_SIZE:
         last.stop_frame = frame
         for job in last.jobs:
             if job.status == JobStatus.COMPLETED:
                 job.status = JobStatus.ANNOTATION
     else:
-        task.segments.append(Segment(start_frame=frame, stop_frame=frame, jobs=[Job()]))
+        session.add(Segment(task_id=task.id, start_frame=frame, stop_frame=frame, jobs=[Job()]))
     session.flush()
     # A cached chunk that ended at the previous last frame lacks this one.
     forget_chunk(storage, task.id, frame // task.chunk_size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from labelyard.services.workflow import placement
 from tests.api.platform_v1.conftest import Work
 
 
@@ -61,3 +62,35 @@ def test_a_work_item_goes_from_labelling_through_review_to_completed(work: Work)
     assert [h["signal"] for h in history] == [
         "start", "complete", "start", "complete", "start", "complete", "start", "complete",
     ]  # fmt: skip
+
+
+def test_items_fill_the_work_task_a_job_of_frames_at_a_time(work: Work, monkeypatch):
+    """Items on assets in no task become frames of the project's work task, a job per
+    WORK_SEGMENT_SIZE frames; a frame added to a completed job reopens it."""
+    monkeypatch.setattr(placement, "WORK_SEGMENT_SIZE", 2)
+    manager = work.as_(work.manager)
+    made = [work.create(asset) for asset in work.assets[:3]]
+    task_id = made[0]["taskId"]
+    assert [item["taskId"] for item in made] == [task_id] * 3
+    assert [item["frame"] for item in made] == [0, 1, 2]
+    jobs = work.client.get(f"/api/v1/tasks/{task_id}/jobs", headers=manager).json()
+    assert [(job["start_frame"], job["stop_frame"]) for job in jobs] == [(0, 1), (2, 2)]
+
+    # Every item labelled and reviewed: both jobs are completed...
+    for user, stage, fields in ((work.workers[0], "labeling", {}),
+                                (work.reviewer, "review", {"signalOutcome": "OK"})):  # fmt: skip
+        for _ in made:
+            claimed = work.next(user, stage)
+            assert claimed.status_code == 200, claimed.text
+            done = work.signal(user, claimed.json()["id"], "complete", stage, **fields)
+            assert done.status_code == 200, done.text
+    job_url = f"/api/v1/jobs/{jobs[1]['id']}"
+    assert work.client.get(job_url, headers=manager).json()["status"] == "completed"
+    # ...until another item's frame joins it.
+    assert work.create(work.assets[3])["frame"] == 3
+    assert work.client.get(job_url, headers=manager).json()["status"] == "annotation"
+    jobs = work.client.get(f"/api/v1/tasks/{task_id}/jobs", headers=manager).json()
+    assert [(job["start_frame"], job["stop_frame"]) for job in jobs] == [(0, 1), (2, 3)]
+    assert work.create(work.assets[4])["frame"] == 4
+    jobs = work.client.get(f"/api/v1/tasks/{task_id}/jobs", headers=manager).json()
+    assert [(job["start_frame"], job["stop_frame"]) for job in jobs] == [(0, 1), (2, 3), (4, 4)]
